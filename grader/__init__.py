@@ -1,0 +1,1 @@
+"""Running and scoring participants' code. Never imports ``server``."""

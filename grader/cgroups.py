@@ -1,0 +1,151 @@
+"""Per-job control groups: memory and process-count limits, OOM detection, kill everything (v2 or v1)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from grader.sandbox import Limits
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PARENT = "workshop"
+
+
+def cgroup_version(root: Path = CGROUP_ROOT) -> int | None:
+    """2 for the unified hierarchy, 1 for the legacy one, None where neither is writable."""
+    if (root / "cgroup.controllers").exists():
+        return 2 if os.access(root, os.W_OK) else None
+    if (root / "memory").is_dir() and os.access(root / "memory", os.W_OK):
+        return 1
+    return None
+
+
+def _write(path: Path, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class JobCgroup:
+    """The cgroup folders of one job: one per controller on v1, one on v2."""
+
+    version: int
+    folders: dict[str, Path]
+
+    @classmethod
+    def create(cls, name: str, limits: Limits, root: Path = CGROUP_ROOT) -> JobCgroup | None:
+        version = cgroup_version(root)
+        if version is None:
+            return None
+        try:
+            return cls._create_v2(name, limits, root) if version == 2 else cls._create_v1(name, limits, root)
+        except OSError:
+            return None
+
+    @classmethod
+    def _create_v1(cls, name: str, limits: Limits, root: Path) -> JobCgroup:
+        folders = {}
+        for controller in ("memory", "pids"):
+            folder = root / controller / PARENT / name
+            folder.mkdir(parents=True, exist_ok=True)
+            folders[controller] = folder
+        memory = str(limits.memory_mb * 1024 * 1024)
+        _write(folders["memory"] / "memory.limit_in_bytes", memory)
+        swap_file = folders["memory"] / "memory.memsw.limit_in_bytes"
+        if swap_file.exists():
+            _write(swap_file, memory)
+        _write(folders["pids"] / "pids.max", str(limits.max_processes))
+        return cls(1, folders)
+
+    @classmethod
+    def _create_v2(cls, name: str, limits: Limits, root: Path) -> JobCgroup:
+        parent = root / PARENT
+        parent.mkdir(exist_ok=True)
+        for folder in (root, parent):
+            _write(folder / "cgroup.subtree_control", "+memory +pids")
+        folder = parent / name
+        folder.mkdir(exist_ok=True)
+        _write(folder / "memory.max", str(limits.memory_mb * 1024 * 1024))
+        _write(folder / "memory.swap.max", "0")
+        _write(folder / "pids.max", str(limits.max_processes))
+        return cls(2, {"unified": folder})
+
+    def enter(self) -> None:
+        """Move the calling process into the job's cgroups (called in the child before exec)."""
+        pid = str(os.getpid())
+        for folder in self.folders.values():
+            _write(folder / "cgroup.procs", pid)
+
+    def pids(self) -> set[int]:
+        found: set[int] = set()
+        for folder in self.folders.values():
+            try:
+                found |= {int(line) for line in (folder / "cgroup.procs").read_text().split()}
+            except OSError:
+                continue
+        return found
+
+    def kill_all(self) -> None:
+        """SIGKILL every process still in the job's cgroups, repeating until none is left."""
+        if self.version == 2 and (self.folders["unified"] / "cgroup.kill").exists():
+            _write(self.folders["unified"] / "cgroup.kill", "1")
+        for _attempt in range(50):
+            remaining = self.pids()
+            if not remaining:
+                return
+            for pid in remaining:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.02)
+
+    def out_of_memory(self) -> bool:
+        """Whether the kernel's OOM killer acted on this job."""
+        if self.version == 2:
+            events = self._read_keys(self.folders["unified"] / "memory.events")
+            return events.get("oom_kill", 0) > 0
+        control = self._read_keys(self.folders["memory"] / "memory.oom_control")
+        if "oom_kill" in control:
+            return control["oom_kill"] > 0
+        return self._read_int(self.folders["memory"] / "memory.failcnt") > 0 and control.get("under_oom", 0) > 0
+
+    @staticmethod
+    def _read_keys(path: Path) -> dict[str, int]:
+        try:
+            pairs = (line.split() for line in path.read_text().splitlines())
+            return {key: int(value) for key, value in pairs}
+        except (OSError, ValueError):
+            return {}
+
+    @staticmethod
+    def _read_int(path: Path) -> int:
+        try:
+            return int(path.read_text().strip())
+        except (OSError, ValueError):
+            return 0
+
+    def cleanup(self) -> list[str]:
+        """Remove the job's cgroups; returns notes about anything that had to be swept."""
+        notes = []
+        if self.pids():
+            notes.append("processes outlived the job and were killed")
+            self.kill_all()
+        for folder in self.folders.values():
+            for _attempt in range(50):
+                try:
+                    folder.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+        return notes

@@ -1,0 +1,136 @@
+"""The exercise catalog: one folder per exercise, described by ``exercise.toml`` (spec: ``exercises/_example.toml``)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+REQUIRED_FILES = ("README.md", "starter.py", "solution.py")
+
+
+class ExerciseError(Exception):
+    """One or more exercises are malformed; ``problems`` lists every one, each naming file and field."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Exercise:
+    slug: str
+    title: str
+    order: int
+    image_size: int
+    time_limit: int
+    memory_limit_mb: int
+    allowed_weights: tuple[str, ...]
+    score_band: tuple[float, float]
+    summary: str
+    path: Path = field(compare=False)
+
+    @property
+    def readme(self) -> str:
+        return (self.path / "README.md").read_text(encoding="utf-8")
+
+    @property
+    def starter(self) -> str:
+        return (self.path / "starter.py").read_text(encoding="utf-8")
+
+    @property
+    def solution(self) -> str:
+        return (self.path / "solution.py").read_text(encoding="utf-8")
+
+    def as_listing(self) -> dict:
+        return {"slug": self.slug, "title": self.title, "image_size": self.image_size, "time_limit": self.time_limit}
+
+
+# field name -> (type check, description used in error messages, default or required)
+_REQUIRED = object()
+_FIELDS: dict[str, tuple[type | tuple[type, ...], str, object]] = {
+    "title": (str, "a non-empty string", _REQUIRED),
+    "order": (int, "an integer", _REQUIRED),
+    "image_size": (int, "an integer between 16 and 512", _REQUIRED),
+    "time_limit": (int, "seconds, an integer between 10 and 7200", _REQUIRED),
+    "memory_limit_mb": (int, "megabytes, an integer between 256 and 262144", 4096),
+    "allowed_weights": (list, "a list of Keras application names", []),
+    "score_band": (list, "two numbers [low, high] with 0 <= low <= high <= 1", _REQUIRED),
+    "summary": (str, "a string", ""),
+}
+_RANGES = {"image_size": (16, 512), "time_limit": (10, 7200), "memory_limit_mb": (256, 262144)}
+
+
+def _check_field(name: str, value: object, where: str) -> list[str]:
+    kind, description, _default = _FIELDS[name]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        return [f"{where}: field '{name}' must be {description}, found {value!r}"]
+    if name in _RANGES and not _RANGES[name][0] <= value <= _RANGES[name][1]:
+        return [f"{where}: field '{name}' must be {description}, found {value!r}"]
+    if name == "title" and not value.strip():
+        return [f"{where}: field 'title' must be {description}"]
+    if name == "score_band" and not (
+        len(value) == 2
+        and all(isinstance(bound, int | float) and not isinstance(bound, bool) for bound in value)
+        and 0 <= value[0] <= value[1] <= 1
+    ):
+        return [f"{where}: field 'score_band' must be {description}, found {value!r}"]
+    if name == "allowed_weights" and not all(isinstance(item, str) for item in value):
+        return [f"{where}: field 'allowed_weights' must be {description}, found {value!r}"]
+    return []
+
+
+def load_exercise(folder: Path) -> Exercise:
+    """Load one exercise folder; raises ExerciseError listing every problem at once."""
+    where = str(folder / "exercise.toml")
+    problems: list[str] = []
+    if not SLUG_PATTERN.match(folder.name):
+        problems.append(f"{folder}: folder name must be a slug (lower-case letters, digits, -)")
+    problems += [f"{folder / name}: file missing" for name in REQUIRED_FILES if not (folder / name).is_file()]
+    try:
+        spec = tomllib.loads((folder / "exercise.toml").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExerciseError([*problems, f"{where}: file missing"]) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ExerciseError([*problems, f"{where}: not valid TOML: {error}"]) from None
+    values: dict[str, object] = {}
+    for name, (_kind, _description, default) in _FIELDS.items():
+        if name not in spec:
+            if default is _REQUIRED:
+                problems.append(f"{where}: field '{name}' is required")
+            values[name] = default
+            continue
+        problems += _check_field(name, spec[name], where)
+        values[name] = spec[name]
+    problems += [f"{where}: unknown field '{name}'" for name in spec if name not in _FIELDS]
+    if problems:
+        raise ExerciseError(problems)
+    return Exercise(
+        slug=folder.name,
+        title=str(values["title"]).strip(),
+        order=int(values["order"]),
+        image_size=int(values["image_size"]),
+        time_limit=int(values["time_limit"]),
+        memory_limit_mb=int(values["memory_limit_mb"]),
+        allowed_weights=tuple(values["allowed_weights"]),
+        score_band=(float(values["score_band"][0]), float(values["score_band"][1])),
+        summary=str(values["summary"]),
+        path=folder,
+    )
+
+
+def load_catalog(root: str | Path) -> dict[str, Exercise]:
+    """Every exercise under ``root`` (folders starting with ``_`` or ``.`` are skipped), sorted by order."""
+    root = Path(root)
+    exercises: list[Exercise] = []
+    problems: list[str] = []
+    for folder in sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith(("_", "."))):
+        try:
+            exercises.append(load_exercise(folder))
+        except ExerciseError as error:
+            problems += error.problems
+    if problems:
+        raise ExerciseError(problems)
+    return {exercise.slug: exercise for exercise in sorted(exercises, key=lambda item: (item.order, item.slug))}

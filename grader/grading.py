@@ -1,0 +1,192 @@
+"""Grade one submission: syntax check, sandboxed run, hostile-output parsing, scoring. Used by workers and the CLI."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from grader.datasets import CLASS_NAMES, DatasetPaths, read_test_ids, read_test_labels
+from grader.exercises import Exercise
+from grader.sandbox import BASE_UID, Limits, SandboxJob, SandboxResult, get_sandbox
+from grader.scoring import InvalidPredictions, read_predictions, read_progress, read_status, score_predictions
+
+ERROR_KINDS = (
+    "syntax_error",
+    "import_error",
+    "runtime_error",
+    "timeout",
+    "out_of_memory",
+    "invalid_predictions",
+    "infrastructure",
+)
+# kinds the harness may report about itself; anything else it claims is ignored
+HARNESS_KINDS = ("import_error", "runtime_error", "out_of_memory", "invalid_predictions")
+MAX_CODE_BYTES = 256 * 1024
+# seconds the harness keeps free at the end for predicting the test images
+PREDICT_RESERVE_SECONDS = 8
+# the harness starts, imports TensorFlow and writes status; the host allows this on top of the limit
+STARTUP_GRACE_SECONDS = 15
+
+
+@dataclass
+class GradeResult:
+    """Everything a grading run produces, in plain data (what the worker records)."""
+
+    status: str
+    error_kind: str | None = None
+    message: str | None = None
+    traceback: str | None = None
+    public_score: float | None = None
+    private_score: float | None = None
+    metrics: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    log: str = ""
+    notes: list = field(default_factory=list)
+    run_info: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A live snapshot while the job runs."""
+
+    log: str
+    history: list
+
+
+class SubmissionRejected(Exception):
+    """The code cannot be queued (too large, not UTF-8, syntax error); costs the participant nothing."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+def check_source(code: bytes | str) -> str:
+    """Size, UTF-8 and syntax checks done before anything is queued; returns the code as text."""
+    raw = code.encode("utf-8") if isinstance(code, str) else code
+    if len(raw) > MAX_CODE_BYTES:
+        raise SubmissionRejected("too_large", f"the code is {len(raw)} bytes; at most {MAX_CODE_BYTES} are accepted")
+    if not raw.strip():
+        raise SubmissionRejected("empty", "the code is empty")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SubmissionRejected("encoding", f"the file is not UTF-8 text (byte {error.start})") from None
+    if "\x00" in text:
+        raise SubmissionRejected("encoding", "the file contains NUL bytes; is it really Python source?")
+    try:
+        ast.parse(text, filename="submission.py")
+    except SyntaxError as error:
+        where = f"line {error.lineno}" + (f", column {error.offset}" if error.offset else "")
+        raise SubmissionRejected("syntax_error", f"SyntaxError at {where}: {error.msg}") from None
+    return text
+
+
+def limits_for(exercise: Exercise, time_limit: float | None = None) -> Limits:
+    seconds = float(time_limit if time_limit is not None else exercise.time_limit)
+    return Limits(wall_seconds=seconds + STARTUP_GRACE_SECONDS, memory_mb=exercise.memory_limit_mb)
+
+
+def _prepare_job_dir(work_dir: Path, code: str, uid: int) -> Path:
+    """A fresh job folder: code (read-only in the sandbox) and an output folder the job's uid owns."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=work_dir))
+    os.chmod(job_dir, 0o711)
+    (job_dir / "code").mkdir(mode=0o755)
+    (job_dir / "code" / "submission.py").write_text(code, encoding="utf-8")
+    os.chmod(job_dir / "code" / "submission.py", 0o644)
+    out_dir = job_dir / "out"
+    out_dir.mkdir(mode=0o700)
+    if os.geteuid() == 0:
+        os.chown(out_dir, uid, uid)
+    return job_dir
+
+
+def grade(
+    code: str,
+    exercise: Exercise,
+    dataset: DatasetPaths,
+    *,
+    sandbox: str = "bwrap",
+    work_dir: Path | None = None,
+    time_limit: float | None = None,
+    uid: int = BASE_UID,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> GradeResult:
+    """Run one submission through the sandbox and score it; never raises for a participant's mistake."""
+    started = time.monotonic()
+    try:
+        code = check_source(code)
+    except SubmissionRejected as error:
+        kind = "syntax_error" if error.kind == "syntax_error" else "runtime_error"
+        return GradeResult(status="failed", error_kind=kind, message=str(error))
+    backend = get_sandbox(sandbox)
+    job_dir = _prepare_job_dir(Path(work_dir or tempfile.gettempdir()) / "workshop-jobs", code, uid)
+    try:
+        limits = limits_for(exercise, time_limit)
+        spec = {
+            "image_size": exercise.image_size,
+            "time_limit": limits.wall_seconds - STARTUP_GRACE_SECONDS,
+            "predict_reserve_seconds": PREDICT_RESERVE_SECONDS,
+            "class_names": list(CLASS_NAMES),
+            "module": "submission",
+        }
+        job = SandboxJob(job_dir / "code", job_dir / "out", dataset.public, spec, limits, uid=uid)
+
+        def poll(log: str) -> None:
+            if on_progress is not None:
+                on_progress(Progress(log=log, history=read_progress(job.out_dir)))
+
+        run = backend.run(job, on_poll=poll)
+        result = _interpret(run, job.out_dir, dataset)
+    finally:
+        shutil.rmtree(job_dir, ignore_errors=True)
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _interpret(run: SandboxResult, out_dir: Path, dataset: DatasetPaths) -> GradeResult:
+    """Turn what the sandbox left behind into a verdict; only the host's own scoring produces scores."""
+    status = read_status(out_dir)
+    history = read_progress(out_dir)
+    notes = [str(note)[:300] for note in status.get("notes", [])[:10] if isinstance(note, str)] + run.notes
+    run_info = status.get("run_info") if isinstance(status.get("run_info"), dict) else {}
+    base = {"log": run.log, "history": history, "notes": notes, "run_info": _clean_info(run_info)}
+    if run.timed_out:
+        limit = round(run.seconds)
+        return GradeResult(status="failed", error_kind="timeout", message=f"stopped after {limit} s", **base)
+    if run.out_of_memory:
+        return GradeResult(
+            status="failed", error_kind="out_of_memory", message="the job used more memory than allowed", **base
+        )
+    if not status.get("ok"):
+        kind = status.get("error_kind") if status.get("error_kind") in HARNESS_KINDS else "runtime_error"
+        message = str(status.get("message") or f"the job ended with exit code {run.exit_code} and no result")
+        trace = status.get("traceback") if isinstance(status.get("traceback"), str) else None
+        return GradeResult(status="failed", error_kind=kind, message=message[:2000], traceback=trace, **base)
+    try:
+        predictions = read_predictions(out_dir, read_test_ids(dataset))
+    except InvalidPredictions as error:
+        return GradeResult(status="failed", error_kind="invalid_predictions", message=str(error), **base)
+    metrics = score_predictions(predictions, read_test_labels(dataset))
+    return GradeResult(
+        status="done",
+        public_score=metrics["public"]["roc_auc"],
+        private_score=metrics["private"]["roc_auc"],
+        metrics=metrics,
+        **base,
+    )
+
+
+def _clean_info(info: dict) -> dict:
+    return {str(key)[:40]: str(value)[:300] for key, value in list(info.items())[:20]}

@@ -1,0 +1,159 @@
+"""Reading the sandbox's output as hostile input, and scoring predictions against the hidden labels."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import stat
+from pathlib import Path
+
+from grader.datasets import TestLabels
+
+MAX_PREDICTIONS_BYTES = 16 * 1024 * 1024
+MAX_STATUS_BYTES = 256 * 1024
+MAX_PROGRESS_BYTES = 1024 * 1024
+
+
+class InvalidPredictions(Exception):
+    """predictions.csv is missing or malformed; the message says what is wrong, in plain words."""
+
+
+def read_untrusted(folder: Path, name: str, max_bytes: int) -> bytes | None:
+    """Read a file the sandbox wrote: no symlinks, regular files only, at most ``max_bytes``.
+
+    Returns None when the file does not exist; raises ValueError for anything suspicious.
+    """
+    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise ValueError(f"{name} is not a regular file (symbolic link or special file)") from error
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise ValueError(f"{name} is not a regular file")
+            if info.st_size > max_bytes:
+                raise ValueError(f"{name} is too large ({info.st_size} bytes, at most {max_bytes})")
+            chunks, remaining = [], max_bytes + 1
+            while remaining > 0 and (chunk := os.read(fd, min(remaining, 1 << 20))):
+                chunks.append(chunk)
+                remaining -= len(chunk)
+            data = b"".join(chunks)
+            if len(data) > max_bytes:
+                raise ValueError(f"{name} is too large (more than {max_bytes} bytes)")
+            return data
+        finally:
+            os.close(fd)
+    finally:
+        os.close(dir_fd)
+
+
+def read_predictions(folder: Path, expected_ids: list[str]) -> dict[str, float]:
+    """Parse predictions.csv strictly: header, every test id exactly once, finite floats in [0, 1]."""
+    try:
+        raw = read_untrusted(folder, "predictions.csv", MAX_PREDICTIONS_BYTES)
+    except ValueError as error:
+        raise InvalidPredictions(str(error)) from None
+    if raw is None:
+        raise InvalidPredictions("no predictions.csv was written")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidPredictions("predictions.csv is not UTF-8 text") from None
+    rows = csv.reader(io.StringIO(text, newline=""))
+    header = next(rows, None)
+    if header != ["image_id", "malignant"]:
+        raise InvalidPredictions(f"predictions.csv must start with the header image_id,malignant; found {header!r:.80}")
+    expected = set(expected_ids)
+    predictions: dict[str, float] = {}
+    for line, row in enumerate(rows, start=2):
+        predictions.update([_parse_row(row, line, expected, predictions)])
+    missing = len(expected) - len(predictions)
+    if missing:
+        raise InvalidPredictions(f"predictions.csv lacks {missing} of the {len(expected)} test images")
+    return predictions
+
+
+def _parse_row(row: list[str], line: int, expected: set[str], seen: dict[str, float]) -> tuple[str, float]:
+    if len(row) != 2:
+        raise InvalidPredictions(f"predictions.csv line {line}: expected 2 fields, found {len(row)}")
+    image_id, value = row
+    if image_id not in expected:
+        raise InvalidPredictions(f"predictions.csv line {line}: unknown image id {image_id!r:.40}")
+    if image_id in seen:
+        raise InvalidPredictions(f"predictions.csv line {line}: image id {image_id!r} appears twice")
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidPredictions(f"predictions.csv line {line}: {value!r:.40} is not a number") from None
+    if not math.isfinite(number) or not 0.0 <= number <= 1.0:
+        raise InvalidPredictions(
+            f"predictions.csv line {line}: probability must be a finite number in [0, 1], found {value!r:.40}"
+        )
+    return image_id, number
+
+
+def read_status(folder: Path) -> dict:
+    """The harness's status.json, or a description of why it could not be read."""
+    try:
+        raw = read_untrusted(folder, "status.json", MAX_STATUS_BYTES)
+        status = json.loads(raw) if raw is not None else {}
+    except (ValueError, UnicodeDecodeError):
+        return {"unreadable": True}
+    return status if isinstance(status, dict) else {"unreadable": True}
+
+
+def read_progress(folder: Path) -> list[dict]:
+    """Per-epoch records from progress.jsonl; malformed lines are dropped, never trusted."""
+    try:
+        raw = read_untrusted(folder, "progress.jsonl", MAX_PROGRESS_BYTES)
+    except ValueError:
+        return []
+    history = []
+    for line in (raw or b"").decode("utf-8", errors="replace").splitlines()[-1000:]:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("epoch"), int):
+            history.append(_clean_epoch(record))
+    return history
+
+
+def _clean_epoch(record: dict) -> dict:
+    metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
+    clean = {
+        str(key)[:40]: float(value)
+        for key, value in list(metrics.items())[:20]
+        if isinstance(value, int | float) and math.isfinite(value)
+    }
+    seconds = record.get("seconds")
+    seconds = float(seconds) if isinstance(seconds, int | float) and math.isfinite(seconds) else None
+    return {"epoch": record["epoch"], "seconds": seconds, "metrics": clean}
+
+
+def score_partition(predictions: dict[str, float], labels: TestLabels, partition: str) -> dict:
+    """ROC AUC (the leaderboard's score) plus accuracy facts for one part of the test split."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
+
+    ids = labels.ids(partition)
+    truth = [labels.labels[image_id] for image_id in ids]
+    scores = [predictions[image_id] for image_id in ids]
+    decided = [int(score >= 0.5) for score in scores]
+    return {
+        "roc_auc": float(roc_auc_score(truth, scores)) if len(set(truth)) == 2 else None,
+        "accuracy": float(accuracy_score(truth, decided)) if ids else None,
+        "balanced_accuracy": float(balanced_accuracy_score(truth, decided)) if len(set(truth)) == 2 else None,
+        "count": len(ids),
+        "malignant": sum(truth),
+    }
+
+
+def score_predictions(predictions: dict[str, float], labels: TestLabels) -> dict[str, dict]:
+    return {partition: score_partition(predictions, labels, partition) for partition in ("public", "private")}

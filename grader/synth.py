@@ -1,0 +1,387 @@
+"""Deterministic synthetic dermoscopy-like data set: benign vs malignant lesions drawn after the ABCD rule.
+
+Malignant lesions are on average more Asymmetric, have more irregular Borders, more Colours (black,
+blue-grey, red, white) and a larger Diameter; benign ones are rounder, smoother and uniformly brown.
+Every feature is drawn from overlapping per-class distributions so that the task is learnable but not
+trivial. Each image has its own random stream (seed, split, index), so the output depends only on the
+arguments, never on the order or the process in which images are rendered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from grader.datasets import CLASS_NAMES, SPLITS, DatasetPaths, open_image_array, write_csv, write_manifest
+
+GENERATOR_VERSION = 1
+
+RGB = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class ClassProfile:
+    """Per-class distributions of the ABCD features; the two profiles overlap on purpose."""
+
+    diameter_mean: float  # lesion diameter as a fraction of the image width
+    diameter_sd: float
+    asymmetry_beta: tuple[float, float]  # Beta(a, b) of the asymmetry score in [0, 1]
+    irregularity_beta: tuple[float, float]  # Beta(a, b) of the border irregularity score in [0, 1]
+    extra_colour_odds: tuple[float, ...]  # probability of 0, 1, 2, ... extra colours
+    extra_colour_weights: dict[str, float]  # which extra colours appear, relative weights
+
+
+@dataclass(frozen=True)
+class LesionFeatures:
+    """The ABCD parameters of one lesion, drawn before rendering (and useful to check the classes differ)."""
+
+    label: int
+    diameter: float
+    asymmetry: float
+    irregularity: float
+    base_colour: RGB
+    extra_colours: tuple[str, ...]
+
+
+def palette() -> dict[str, RGB]:
+    """RGB colours of lesion structures seen in dermoscopy."""
+    return {
+        "light_brown": (170.0, 118.0, 82.0),
+        "dark_brown": (80.0, 48.0, 32.0),
+        "black": (32.0, 24.0, 24.0),
+        "blue_grey": (100.0, 112.0, 138.0),
+        "red": (178.0, 78.0, 78.0),
+        "white": (218.0, 205.0, 198.0),
+    }
+
+
+def class_profile(label: int) -> ClassProfile:
+    """ABCD feature distributions of benign (0) or malignant (1) lesions."""
+    if label == 0:
+        return ClassProfile(
+            diameter_mean=0.30,
+            diameter_sd=0.07,
+            asymmetry_beta=(2.0, 5.0),
+            irregularity_beta=(2.0, 5.0),
+            extra_colour_odds=(0.6, 0.3, 0.1),
+            extra_colour_weights={"light_brown": 0.45, "dark_brown": 0.4, "blue_grey": 0.05, "red": 0.05,
+                                  "black": 0.05},
+        )
+    return ClassProfile(
+        diameter_mean=0.40,
+        diameter_sd=0.09,
+        asymmetry_beta=(3.5, 3.0),
+        irregularity_beta=(3.5, 3.0),
+        extra_colour_odds=(0.15, 0.3, 0.35, 0.2),
+        extra_colour_weights={"light_brown": 0.05, "dark_brown": 0.2, "black": 0.25, "blue_grey": 0.3, "red": 0.1,
+                              "white": 0.1},
+    )
+
+
+def sample_lesion(rng: np.random.Generator, label: int) -> LesionFeatures:
+    """Draw the ABCD features of one lesion of class ``label`` from its class profile."""
+    profile = class_profile(label)
+    diameter = float(np.clip(rng.normal(profile.diameter_mean, profile.diameter_sd), 0.12, 0.75))
+    asymmetry = float(rng.beta(*profile.asymmetry_beta))
+    irregularity = float(rng.beta(*profile.irregularity_beta))
+    darkness = rng.uniform(0.0, 1.0)
+    tan, brown = np.array([188.0, 138.0, 100.0]), np.array([98.0, 60.0, 40.0])
+    base = tan + (brown - tan) * darkness + rng.normal(0.0, 6.0, 3)
+    names = list(profile.extra_colour_weights)
+    weights = np.array([profile.extra_colour_weights[name] for name in names])
+    count = int(rng.choice(len(profile.extra_colour_odds), p=profile.extra_colour_odds))
+    chosen = rng.choice(len(names), size=count, replace=False, p=weights / weights.sum())
+    return LesionFeatures(
+        label=label,
+        diameter=diameter,
+        asymmetry=asymmetry,
+        irregularity=irregularity,
+        base_colour=(float(base[0]), float(base[1]), float(base[2])),
+        extra_colours=tuple(names[index] for index in chosen),
+    )
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Pixel-centre coordinates in image widths, centred on the middle of the image."""
+
+    axis: np.ndarray  # 1-D coordinates along either side
+    x: np.ndarray  # column coordinate of every pixel
+    y: np.ndarray  # row coordinate of every pixel
+
+
+def pixel_grid(size: int) -> Grid:
+    """Coordinates of a size x size image, so that shapes scale with the image size."""
+    axis = (np.arange(size, dtype=np.float64) + 0.5) / size - 0.5
+    y, x = np.meshgrid(axis, axis, indexing="ij")
+    return Grid(axis, x, y)
+
+
+def smooth_field(rng: np.random.Generator, axis: np.ndarray, waves: int, max_cycles: float) -> np.ndarray:
+    """Low-frequency random texture with unit spread: a sum of random plane waves (cheap, resolution-free).
+
+    Each wave cos(a x + b y + p) is split into products of 1-D cosines and sines, so the whole field is
+    two small sums of outer products (no BLAS, so exactly reproducible) instead of ``waves`` full-image cosines.
+    """
+    frequencies = rng.uniform(-max_cycles, max_cycles, size=(waves, 2))
+    phases = rng.uniform(0.0, 2.0 * np.pi, size=waves)
+    amplitudes = rng.uniform(0.5, 1.0, size=waves)
+    along_x = 2.0 * np.pi * frequencies[:, 0, None] * axis
+    along_y = 2.0 * np.pi * frequencies[:, 1, None] * axis + phases[:, None]
+    weighted = amplitudes[:, None]
+    field = np.einsum("ki,kj->ij", weighted * np.cos(along_y), np.cos(along_x))
+    field -= np.einsum("ki,kj->ij", weighted * np.sin(along_y), np.sin(along_x))
+    return field / np.sqrt(0.5 * np.sum(amplitudes**2))
+
+
+def skin_background(rng: np.random.Generator, grid: Grid) -> np.ndarray:
+    """Skin of a random tone with uneven lighting, pores and fine noise, as float RGB in 0..255."""
+    light, dark = np.array([236.0, 198.0, 176.0]), np.array([160.0, 108.0, 78.0])
+    tone = light + (dark - light) * rng.uniform(0.0, 1.0) + rng.normal(0.0, 7.0, 3)
+    shading = 1.0 + 0.06 * smooth_field(rng, grid.axis, waves=4, max_cycles=1.5)
+    shading += rng.uniform(-0.08, 0.08) * grid.x + rng.uniform(-0.08, 0.08) * grid.y
+    if rng.random() < 0.25:
+        radius = np.hypot(grid.x, grid.y)
+        edge = rng.uniform(0.5, 0.7)
+        shading *= np.clip(1.0 - (radius - edge) / 0.08, 0.15, 1.0)
+    pores = 1.0 - rng.uniform(0.05, 0.2) * (rng.random(grid.x.shape) < rng.uniform(0.005, 0.03))
+    grain = 1.0 + rng.normal(0.0, rng.uniform(0.01, 0.035), grid.x.shape)
+    return tone * (shading * pores * grain)[..., None]
+
+
+def lesion_boundary(rng: np.random.Generator, features: LesionFeatures, theta: np.ndarray) -> np.ndarray:
+    """Boundary radius (relative to the mean radius) at each angle: low harmonics for asymmetry, high for the border.
+
+    The outline is computed on a fine table of angles and interpolated, far cheaper than per-pixel cosines.
+    """
+    table = np.linspace(-np.pi, np.pi, 721)
+    radius = np.ones_like(table)
+    for harmonic in (1, 3):
+        amplitude = features.asymmetry * rng.uniform(0.1, 0.25) / np.sqrt(harmonic)
+        radius += amplitude * np.cos(harmonic * table + rng.uniform(0.0, 2.0 * np.pi))
+    for harmonic in range(4, 15):
+        amplitude = features.irregularity * rng.uniform(0.0, 0.12) / np.sqrt(harmonic - 2)
+        radius += amplitude * np.cos(harmonic * table + rng.uniform(0.0, 2.0 * np.pi))
+    return np.interp(theta, table, np.maximum(radius, 0.35))
+
+
+def lesion_layer(rng: np.random.Generator, features: LesionFeatures, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Opacity (0..1) and float RGB colour of the lesion over the whole image."""
+    centre = rng.normal(0.0, 0.05, 2).clip(-0.12, 0.12)
+    rotation = rng.uniform(0.0, np.pi)
+    stretch = np.sqrt(rng.uniform(1.0, 1.35) + 0.3 * features.asymmetry * rng.random())
+    dx, dy = grid.x - centre[0], grid.y - centre[1]
+    u = (dx * np.cos(rotation) + dy * np.sin(rotation)) / stretch
+    v = (-dx * np.sin(rotation) + dy * np.cos(rotation)) * stretch
+    mean_radius = features.diameter / 2.0
+    boundary = mean_radius * lesion_boundary(rng, features, np.arctan2(v, u))
+    depth = 1.0 - np.hypot(u, v) / boundary  # 1 at the centre, 0 on the border, negative outside
+    softness = rng.uniform(0.06, 0.3) * (1.0 - 0.6 * features.irregularity)
+    opacity = np.clip(depth / softness + 0.5, 0.0, 1.0) * rng.uniform(0.8, 1.0)
+    colour = lesion_colour(rng, features, grid, depth, mean_radius)
+    return opacity, colour
+
+
+def lesion_colour(
+    rng: np.random.Generator, features: LesionFeatures, grid: Grid, depth: np.ndarray, mean_radius: float
+) -> np.ndarray:
+    """Brown body darker towards the middle, mottled, with blotches of the extra colours."""
+    inside = np.clip(depth, 0.0, 1.0)
+    cycles = 1.0 / max(mean_radius, 0.05)
+    shade = 1.0 - rng.uniform(0.0, 0.3) * inside + 0.04 * smooth_field(rng, grid.axis, waves=5, max_cycles=cycles)
+    colour = np.asarray(features.base_colour) * shade[..., None]
+    colours = palette()
+    lesion_pixels = depth > 0.0
+    for name in features.extra_colours:
+        field = smooth_field(rng, grid.axis, waves=5, max_cycles=cycles) + 1.5 * features.asymmetry * depth
+        coverage = rng.uniform(0.12, 0.4)
+        threshold = np.quantile(field[lesion_pixels], 1.0 - coverage) if lesion_pixels.any() else np.inf
+        blotch = np.clip((field - threshold) / 0.3 + 0.5, 0.0, 1.0) * rng.uniform(0.6, 0.95)
+        colour += (np.asarray(colours[name]) - colour) * blotch[..., None]
+    return colour
+
+
+def hair_layer(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Opacity (0..1) of a few thin dark curved hairs, antialiased by drawing at twice the size."""
+    scale = 2
+    canvas = Image.new("L", (size * scale, size * scale), 0)
+    draw = ImageDraw.Draw(canvas)
+    steps = np.linspace(0.0, 1.0, 24)[:, None]
+    for _ in range(int(rng.integers(1, 7))):
+        start, end = rng.uniform(-0.1, 1.1, 2), rng.uniform(-0.1, 1.1, 2)
+        bend = (start + end) / 2.0 + rng.normal(0.0, 0.25, 2)
+        curve = (1 - steps) ** 2 * start + 2 * (1 - steps) * steps * bend + steps**2 * end
+        points = [(float(px), float(py)) for px, py in curve * size * scale]
+        width = max(1, round(size / 96 * scale * rng.uniform(0.7, 1.5)))
+        draw.line(points, fill=int(rng.integers(170, 256)), width=width, joint="curve")
+    small = canvas.resize((size, size), Image.Resampling.BOX)
+    return np.asarray(small, dtype=np.float64) / 255.0
+
+
+def render_image(rng: np.random.Generator, features: LesionFeatures, size: int) -> np.ndarray:
+    """One size x size x 3 uint8 dermoscopy-like image of the lesion ``features`` on skin."""
+    grid = pixel_grid(size)
+    image = skin_background(rng, grid)
+    opacity, colour = lesion_layer(rng, features, grid)
+    image += (colour - image) * opacity[..., None]
+    if rng.random() < 0.3:
+        hair_colour = np.array([45.0, 32.0, 26.0]) * rng.uniform(0.6, 1.4)
+        hair = hair_layer(rng, size)
+        image += (hair_colour - image) * hair[..., None]
+    image += rng.normal(0.0, 2.0, image.shape)
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """Random stream of one image, independent of every other image."""
+    return np.random.default_rng([seed, SPLITS.index(split), 1, index])
+
+
+def split_rng(seed: int, split: str) -> np.random.Generator:
+    """Random stream for the labels, order, ids and partitions of one split."""
+    return np.random.default_rng([seed, SPLITS.index(split), 0])
+
+
+def class_counts(total: int, malignant_fraction: float, minimum: int) -> tuple[int, int]:
+    """(benign, malignant) counts of a split, at least ``minimum`` of each class."""
+    malignant = min(max(round(total * malignant_fraction), minimum), total - minimum)
+    return total - malignant, malignant
+
+
+def stratified_labels(rng: np.random.Generator, benign: int, malignant: int) -> np.ndarray:
+    """Labels with exactly the given class counts, in random order."""
+    labels = np.array([0] * benign + [1] * malignant, dtype=np.int64)
+    return rng.permutation(labels)
+
+
+def stratified_partition(rng: np.random.Generator, labels: np.ndarray, public_fraction: float) -> list[str]:
+    """'public' or 'private' per image: ``public_fraction`` of each class public, both classes in both parts."""
+    partition = ["private"] * len(labels)
+    for label in (0, 1):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        public = min(max(round(len(members) * public_fraction), 1), len(members) - 1)
+        for index in members[:public]:
+            partition[int(index)] = "public"
+    return partition
+
+
+def opaque_ids(rng: np.random.Generator, count: int) -> list[str]:
+    """Unique random 16-hex-digit ids that say nothing about the image."""
+    ids: list[str] = []
+    seen: set[str] = set()
+    while len(ids) < count:
+        candidate = rng.bytes(8).hex()
+        if candidate not in seen:
+            seen.add(candidate)
+            ids.append(candidate)
+    return ids
+
+
+def validate_arguments(
+    seed: int, counts: dict[str, int], size: int, malignant_fraction: float, public_fraction: float
+) -> None:
+    """Reject arguments that cannot give both classes in every split and every test partition."""
+    for name, value in {"seed": seed, "size": size, **counts}.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    minimum = {"train": 2, "val": 2, "test": 4}
+    for split, count in counts.items():
+        if count < minimum[split]:
+            raise ValueError(
+                f"{split}={count} is too small: need at least {minimum[split]} images so that both classes appear"
+                + (" in each test partition" if split == "test" else "")
+            )
+    if not 16 <= size <= 512:
+        raise ValueError(f"size must be between 16 and 512 pixels, got {size}")
+    for name, fraction in {"malignant_fraction": malignant_fraction, "public_fraction": public_fraction}.items():
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction < 1.0:
+            raise ValueError(f"{name} must be a number strictly between 0 and 1, got {fraction!r}")
+
+
+def write_split_images(paths: DatasetPaths, split: str, seed: int, sources: list[int], labels: np.ndarray,
+                       size: int) -> None:
+    """Render image ``sources[row]`` of ``split`` with label ``labels[row]`` into row ``row`` of its .npy."""
+    images = open_image_array(paths.images(split), len(sources), size)
+    for row, source in enumerate(sources):
+        rng = image_rng(seed, split, source)
+        images[row] = render_image(rng, sample_lesion(rng, int(labels[row])), size)
+    images.flush()
+    del images
+
+
+def count_classes(labels: np.ndarray | list[int]) -> dict[str, int]:
+    """Number of images per class name."""
+    values = np.asarray(labels)
+    return {name: int(np.sum(values == label)) for label, name in enumerate(CLASS_NAMES)}
+
+
+def write_labelled_split(paths: DatasetPaths, split: str, seed: int, total: int, malignant_fraction: float,
+                         size: int) -> dict[str, int]:
+    """Write a train or val split (images + ``image_id,label`` index); returns its class counts."""
+    labels = stratified_labels(split_rng(seed, split), *class_counts(total, malignant_fraction, minimum=1))
+    write_split_images(paths, split, seed, list(range(total)), labels, size)
+    rows = [(f"syn-{split}-{index:05d}", int(label)) for index, label in enumerate(labels)]
+    write_csv(paths.index(split), ("image_id", "label"), rows)
+    return count_classes(labels)
+
+
+def write_test_split(paths: DatasetPaths, seed: int, total: int, malignant_fraction: float, public_fraction: float,
+                     size: int) -> dict[str, dict[str, int]]:
+    """Write the test split: shuffled images with opaque ids, hidden labels and partitions; returns class counts."""
+    rng = split_rng(seed, "test")
+    source_labels = stratified_labels(rng, *class_counts(total, malignant_fraction, minimum=2))
+    source_partition = stratified_partition(rng, source_labels, public_fraction)
+    order = [int(source) for source in rng.permutation(total)]
+    ids = opaque_ids(rng, total)
+    labels = source_labels[order]
+    partition = [source_partition[source] for source in order]
+    write_split_images(paths, "test", seed, order, labels, size)
+    write_csv(paths.index("test"), ("image_id",), [(image_id,) for image_id in ids])
+    write_csv(paths.test_labels, ("image_id", "label", "partition"),
+              [(image_id, int(label), part) for image_id, label, part in zip(ids, labels, partition)])
+    write_csv(paths.id_map, ("image_id", "source_id"),
+              [(image_id, f"synthetic-test-{source:05d}") for image_id, source in zip(ids, order)])
+    return {
+        "test": count_classes(labels),
+        **{f"test_{part}": count_classes([lab for lab, p in zip(labels, partition) if p == part])
+           for part in ("public", "private")},
+    }
+
+
+def generate_synthetic(
+    paths: DatasetPaths,
+    *,
+    seed: int = 0,
+    train: int = 1000,
+    val: int = 200,
+    test: int = 400,
+    size: int = 96,
+    malignant_fraction: float = 0.3,
+    public_fraction: float = 0.5,
+) -> dict:
+    """Write the whole layout under paths.root and return the manifest dict."""
+    requested = {"train": train, "val": val, "test": test}
+    validate_arguments(seed, requested, size, malignant_fraction, public_fraction)
+    counts: dict[str, dict[str, int]] = {}
+    for split in ("train", "val"):
+        counts[split] = write_labelled_split(paths, split, seed, requested[split], malignant_fraction, size)
+    counts.update(write_test_split(paths, seed, test, malignant_fraction, public_fraction, size))
+    manifest = {
+        "name": paths.name,
+        "source": "synthetic",
+        "format": "synthetic",
+        "seed": int(seed),
+        "size": int(size),
+        "fractions": {**{split: int(n) for split, n in requested.items()},
+                      "malignant_fraction": float(malignant_fraction), "public_fraction": float(public_fraction)},
+        "counts": counts,
+        "class_names": list(CLASS_NAMES),
+        "generator_version": GENERATOR_VERSION,
+        "licence_counts": {"synthetic (CC0)": int(train + val + test)},
+    }
+    write_manifest(paths, manifest)
+    return manifest
