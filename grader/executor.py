@@ -1,0 +1,157 @@
+"""Executors run queued jobs. ``local``: worker slots (threads) claiming jobs from the job store.
+
+The job store (implemented by the server on top of its database) is the source of truth; an
+executor only claims, reports progress and records results through it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from grader.grading import GradeResult, Progress
+from grader.sandbox import BASE_UID
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job a slot holds: ``token`` proves the claim when reporting, so a job is never recorded twice."""
+
+    submission_id: int
+    token: str
+    code: str
+    exercise_slug: str
+    dataset: str
+
+
+class JobStore(Protocol):
+    def claim_next_job(self, worker: str, lease_seconds: float) -> ClaimedJob | None: ...
+    def renew_lease(self, job: ClaimedJob, lease_seconds: float) -> bool: ...
+    def report_progress(self, job: ClaimedJob, progress: Progress) -> None: ...
+    def record_result(self, job: ClaimedJob, result: GradeResult) -> bool: ...
+    def release_job(self, job: ClaimedJob, reason: str) -> None: ...
+
+
+GradeFunction = Callable[[ClaimedJob, int, Callable[[Progress], None]], GradeResult]
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    slots: int = 1
+    lease_seconds: float = 60
+    idle_poll_seconds: float = 1.0
+    progress_seconds: float = 2.0
+    max_attempts: int = 3
+
+
+class SlotLock:
+    """An exclusive claim on one sandbox uid across every worker process on this host (flock)."""
+
+    def __init__(self, lock_dir: Path | None = None, base_uid: int = BASE_UID, max_slots: int = 256):
+        self.lock_dir = lock_dir or Path(tempfile.gettempdir()) / "workshop-slots"
+        self.base_uid, self.max_slots = base_uid, max_slots
+        self.handle = None
+        self.uid: int | None = None
+
+    def acquire(self) -> int:
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        for index in range(self.max_slots):
+            handle = open(self.lock_dir / f"uid-{self.base_uid + index}.lock", "w")  # noqa: SIM115 - held open
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            self.handle, self.uid = handle, self.base_uid + index
+            return self.uid
+        raise RuntimeError(f"all {self.max_slots} sandbox uids on this host are in use")
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+class LocalExecutor:
+    """Worker slots as threads of this process; each claims jobs from the store until stopped."""
+
+    name = "local"
+
+    def __init__(self, store: JobStore, grade_job: GradeFunction, settings: ExecutorSettings):
+        self.store, self.grade_job, self.settings = store, grade_job, settings
+        self.stopping = threading.Event()
+        self.wakeup = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.worker_name = f"{os.uname().nodename}:{os.getpid()}"
+
+    def start(self) -> None:
+        for index in range(self.settings.slots):
+            thread = threading.Thread(target=self._slot_loop, name=f"slot-{index}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def notify(self) -> None:
+        """Wake idle slots now (a new job was queued in this process)."""
+        self.wakeup.set()
+
+    def stop(self, timeout: float = 5) -> None:
+        self.stopping.set()
+        self.wakeup.set()
+        for thread in self.threads:
+            thread.join(timeout=timeout)
+
+    def _slot_loop(self) -> None:
+        slot = SlotLock()
+        uid = slot.acquire()
+        worker = f"{self.worker_name}:{threading.current_thread().name}"
+        try:
+            while not self.stopping.is_set():
+                if not self.run_one(worker, uid):
+                    self.wakeup.wait(self.settings.idle_poll_seconds)
+                    self.wakeup.clear()
+        finally:
+            slot.release()
+
+    def run_one(self, worker: str, uid: int) -> bool:
+        """Claim and run one job; False when there was nothing to do."""
+        try:
+            job = self.store.claim_next_job(worker, self.settings.lease_seconds)
+        except Exception:
+            log.exception("claiming a job failed")
+            return False
+        if job is None:
+            return False
+        self._run_claimed(job, uid)
+        return True
+
+    def _run_claimed(self, job: ClaimedJob, uid: int) -> None:
+        last_report = [0.0]
+
+        def on_progress(progress: Progress) -> None:
+            now = time.monotonic()
+            if now - last_report[0] >= self.settings.progress_seconds:
+                last_report[0] = now
+                self.store.renew_lease(job, self.settings.lease_seconds)
+                self.store.report_progress(job, progress)
+
+        result: GradeResult | None = None
+        try:
+            result = self.grade_job(job, uid, on_progress)
+        except Exception as error:
+            log.exception("grading submission %s failed", job.submission_id)
+            result = GradeResult(status="failed", error_kind="infrastructure", message=f"{type(error).__name__}: {error}")
+        finally:
+            if result is None:  # interrupted (KeyboardInterrupt, SystemExit): hand the job back
+                self.store.release_job(job, "the worker stopped while running it")
+            else:
+                self.store.record_result(job, result)

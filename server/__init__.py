@@ -1,0 +1,41 @@
+"""The Flask app: ``create_app()`` builds it from defaults, then WORKSHOP_* variables, then a test dict."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from server.config import PROJECT_ROOT, defaults, load_secret_key
+
+csrf = CSRFProtect()
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    instance_path = os.environ.get("WORKSHOP_INSTANCE_PATH", str(PROJECT_ROOT / "instance"))
+    app = Flask(
+        __name__,
+        instance_path=instance_path,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder="static",
+    )
+    app.config.from_mapping(defaults(app.instance_path))
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("WORKSHOP")
+    if test_config:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
+
+    from server import db, errors, executor_runtime
+    from server.views import auth, exercises, instructor, leaderboard, submissions
+
+    db.init_app(app)
+    csrf.init_app(app)
+    errors.init_app(app)
+    for blueprint in (auth.bp, exercises.bp, submissions.bp, leaderboard.bp, instructor.bp):
+        app.register_blueprint(blueprint)
+    app.jinja_env.globals["event_title"] = lambda: app.config["EVENT_TITLE"]
+    executor_runtime.init_app(app)
+    return app

@@ -1,0 +1,250 @@
+"""The ``workshop`` command line: a Flask CLI group, so ``flask --app server ...`` works too."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from server import create_app
+from server.db import new_session, upgrade_database
+from server.models import EventSettings
+from server.passwords import hash_password
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False, add_version_option=False)
+def main() -> None:
+    """Run and manage a hands-on deep-learning workshop."""
+
+
+def _password_from_env(variable: str, generate: bool) -> tuple[str | None, bool]:
+    """The password in ``variable``, else a fresh random one when ``generate``; second value: generated?"""
+    value = os.environ.get(variable)
+    if value:
+        return value, False
+    return (secrets.token_urlsafe(9), True) if generate else (None, False)
+
+
+@main.command("init")
+@click.option("--demo", is_flag=True, help="Set (or generate and print) the event and instructor passwords.")
+@with_appcontext
+def init_command(demo: bool) -> None:
+    """Create or upgrade the database; set the passwords."""
+    app = current_app
+    upgrade_database(app)
+    with new_session(app) as db:
+        settings = db.get(EventSettings, 1) or EventSettings(id=1, title=app.config["EVENT_TITLE"])
+        db.add(settings)
+        printed = []
+        for label, variable, attribute in (
+            ("event password", "WORKSHOP_EVENT_PASSWORD", "event_password_hash"),
+            ("instructor password", "WORKSHOP_INSTRUCTOR_PASSWORD", "instructor_password_hash"),
+        ):
+            missing = getattr(settings, attribute) is None
+            password, generated = _password_from_env(variable, generate=demo or missing)
+            if password is None:
+                continue
+            setattr(settings, attribute, hash_password(password))
+            printed.append(f"  {label}: {password}" if generated else f"  {label}: set from {variable}")
+        db.commit()
+    click.echo(f"Database ready at {app.config['DATABASE_URL']}")
+    if printed:
+        click.echo("Passwords (shown once; only their hashes are stored):")
+        click.echo("\n".join(printed))
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--slots", default=None, type=int, help="Worker slots in this process (default WORKSHOP_SLOTS or 1).")
+@click.option("--threads", default=32, show_default=True, type=int, help="Web request threads.")
+@with_appcontext
+def serve_command(host: str, port: int, slots: int | None, threads: int) -> None:
+    """Web server (gunicorn, one process) with the local executor's worker slots inside it."""
+    from gunicorn.app.base import BaseApplication
+
+    app = current_app._get_current_object()
+    if app.config["EXECUTOR"] == "local" and (slots is None or slots > 0):
+        from server.executor_runtime import start_executor
+
+        start_executor(app, slots)
+
+    class Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", 1)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", threads)
+            self.cfg.set("accesslog", "-")
+
+        def load(self):
+            return app
+
+    click.echo(f"Serving the workshop on http://{host}:{port} ({app.config['EXECUTOR']} executor)")
+    Server().run()
+
+
+@main.command("worker")
+@click.option("--slots", default=1, show_default=True, type=int)
+@with_appcontext
+def worker_command(slots: int) -> None:
+    """Only worker slots, claiming jobs from the database (start as many as the machine can take)."""
+    from server.executor_runtime import start_executor
+
+    app: Flask = current_app._get_current_object()
+    executor = start_executor(app, slots)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo(f"Worker running with {slots} slot(s); Ctrl-C stops it.")
+    stop.wait()
+    executor.stop()
+
+
+@main.command("grade")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--exercise", "slug", required=True, help="Exercise slug (see `workshop exercises list`).")
+@click.option("--dataset", default=None, help="Data set name (default: the event's active one).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--time-limit", type=float, default=None, help="Override the exercise's time limit (seconds).")
+@with_appcontext
+def grade_command(file: Path, slug: str, dataset: str | None, as_json: bool, time_limit: float | None) -> None:
+    """Grade one file through the sandbox and scoring, exactly as a worker would."""
+    from grader.datasets import dataset_paths
+    from grader.executor import SlotLock
+    from grader.grading import grade
+    from server.jobs import catalog
+
+    app = current_app
+    exercise = catalog().get(slug)
+    if exercise is None:
+        raise click.BadParameter(f"unknown exercise {slug!r}; known: {', '.join(catalog())}", param_hint="--exercise")
+    name = dataset or _active_dataset_name(app)
+    slot = SlotLock()
+    uid = slot.acquire()
+    try:
+        result = grade(
+            file.read_bytes().decode("utf-8", errors="replace"),
+            exercise,
+            dataset_paths(app.config["DATA_DIR"], name),
+            sandbox=app.config["SANDBOX"],
+            work_dir=Path(app.config["WORK_DIR"]),
+            time_limit=time_limit,
+            uid=uid,
+        )
+    finally:
+        slot.release()
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        _print_result(result)
+
+
+def _active_dataset_name(app: Flask) -> str:
+    try:
+        with new_session(app) as db:
+            settings = db.get(EventSettings, 1)
+            return settings.active_dataset if settings else "synthetic"
+    except Exception:  # no database yet: grading works without one
+        return "synthetic"
+
+
+def _print_result(result) -> None:
+    click.echo(result.log[-4000:])
+    click.echo("-" * 60)
+    for epoch in result.history:
+        metrics = ", ".join(f"{key} {value:.4f}" for key, value in epoch["metrics"].items())
+        click.echo(f"epoch {epoch['epoch']}: {metrics}")
+    if result.status == "done":
+        click.echo(f"done in {result.seconds:.1f} s: public ROC AUC {result.public_score}, private {result.private_score}")
+    else:
+        click.echo(f"failed ({result.error_kind}) after {result.seconds:.1f} s: {result.message}")
+        if result.traceback:
+            click.echo(result.traceback)
+    for note in result.notes:
+        click.echo(f"note: {note}")
+
+
+@main.group("data")
+def data_group() -> None:
+    """Data sets: synthetic, imported from ISIC, information."""
+
+
+@data_group.command("synth")
+@click.option("--name", default="synthetic", show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--train", "n_train", default=1000, show_default=True, type=int)
+@click.option("--val", "n_val", default=200, show_default=True, type=int)
+@click.option("--test", "n_test", default=400, show_default=True, type=int)
+@click.option("--size", default=96, show_default=True, type=int, help="Stored image size in pixels.")
+@click.option("--force", is_flag=True, help="Overwrite an existing data set of that name.")
+@with_appcontext
+def synth_command(name: str, seed: int, n_train: int, n_val: int, n_test: int, size: int, force: bool) -> None:
+    """Generate the deterministic synthetic lesion data set (offline demos and tests)."""
+    import shutil
+
+    from grader.datasets import dataset_paths
+    from grader.synth import generate_synthetic
+
+    paths = dataset_paths(current_app.config["DATA_DIR"], name)
+    if paths.manifest.exists() and not force:
+        click.echo(f"Data set {name!r} already exists at {paths.root} (use --force to regenerate).")
+        return
+    if paths.root.exists():
+        shutil.rmtree(paths.root)
+    try:
+        manifest = generate_synthetic(paths, seed=seed, train=n_train, val=n_val, test=n_test, size=size)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(f"Wrote synthetic data set {name!r} to {paths.root}: {json.dumps(manifest['counts'])}")
+
+
+@data_group.command("info")
+@click.argument("name", required=False)
+@with_appcontext
+def info_command(name: str | None) -> None:
+    """List the data sets, or describe one."""
+    from grader.datasets import DatasetError, check_dataset, dataset_paths, list_datasets
+
+    data_dir = current_app.config["DATA_DIR"]
+    if name is None:
+        names = list_datasets(data_dir)
+        click.echo("\n".join(names) if names else f"No data sets in {data_dir}; run `workshop data synth`.")
+        return
+    try:
+        manifest = check_dataset(dataset_paths(data_dir, name))
+    except DatasetError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(json.dumps(manifest, indent=2))
+
+
+@main.group("exercises")
+def exercises_group() -> None:
+    """The exercise catalog."""
+
+
+@exercises_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def list_command(as_json: bool) -> None:
+    """List the exercises."""
+    from grader.exercises import ExerciseError, load_catalog
+
+    try:
+        exercises = load_catalog(current_app.config["EXERCISES_DIR"]).values()
+    except ExerciseError as error:
+        click.echo("\n".join(error.problems), err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps([exercise.as_listing() for exercise in exercises]))
+        return
+    for exercise in exercises:
+        click.echo(f"{exercise.slug:30} {exercise.title} ({exercise.image_size} px, {exercise.time_limit} s)")

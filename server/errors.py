@@ -1,0 +1,73 @@
+"""Domain exceptions carry their HTTP status; one function builds every JSON error, one template every HTML one."""
+
+from __future__ import annotations
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+
+class WorkshopError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class TooManyRequests(WorkshopError):
+    status = 429
+    code = "too_many_requests"
+
+
+class NotFound(WorkshopError):
+    status = 404
+    code = "not_found"
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path.endswith(".json") or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def error_response(status: int, code: str, message: str):
+    """The one place that shapes an error: ``{"error": {"status", "code", "message"}}`` or the HTML page."""
+    if wants_json():
+        return jsonify(error={"status": status, "code": code, "message": message}), status
+    return render_template("error.html", status=status, message=message), status
+
+
+def _rollback() -> None:
+    session = g.get("db")
+    if session is not None:
+        session.rollback()
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(WorkshopError)
+    def handle_workshop_error(error: WorkshopError):
+        _rollback()
+        return error_response(error.status, error.code, error.message)
+
+    @app.errorhandler(CSRFError)
+    def handle_csrf(error: CSRFError):
+        message = "The form expired or was sent from another site. Reload the page and try again."
+        return error_response(400, "csrf", message)
+
+    @app.errorhandler(HTTPException)
+    def handle_http(error: HTTPException):
+        _rollback()
+        code = (error.name or "error").lower().replace(" ", "_")
+        message = error.description or error.name
+        if error.code == 413:
+            limit_kib = app.config["MAX_CONTENT_LENGTH"] // 1024
+            message = f"The upload is too large: at most {limit_kib} KiB per request."
+        return error_response(error.code or 500, code, message)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception):
+        _rollback()
+        app.logger.exception("unhandled error")
+        return error_response(500, "internal_error", "Something went wrong on our side. Please try again.")

@@ -1,0 +1,54 @@
+"""Password hashing (Argon2id, a slow hash) and the rules for display names and personal passwords."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+NAME_PATTERN = re.compile(r"^[^\W_][\w .'-]*$")
+NAME_MIN, NAME_MAX = 2, 32
+PASSWORD_MIN, PASSWORD_MAX = 8, 200
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(stored_hash: str | None, password: str) -> bool:
+    if not stored_hash or not password:
+        return False
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def normalise_name(name: str) -> str:
+    """NFC, trimmed, inner runs of spaces collapsed: what is stored and shown."""
+    return " ".join(unicodedata.normalize("NFC", name or "").split())
+
+
+def name_key(name: str) -> str:
+    """The case-insensitive identity of a display name (``Ada`` and ``ADA`` are the same person)."""
+    return normalise_name(name).casefold()
+
+
+def display_name_problem(name: str) -> str | None:
+    """Why a display name is not acceptable, or None."""
+    if not NAME_MIN <= len(name) <= NAME_MAX:
+        return f"Display name must be {NAME_MIN} to {NAME_MAX} characters long."
+    if not NAME_PATTERN.match(name):
+        return "Display name may use letters, digits, spaces, and . ' - _, and must start with a letter or digit."
+    return None
+
+
+def password_problem(password: str) -> str | None:
+    if len(password) < PASSWORD_MIN:
+        return f"Your personal password must have at least {PASSWORD_MIN} characters."
+    if len(password) > PASSWORD_MAX:
+        return f"Your personal password may have at most {PASSWORD_MAX} characters."
+    return None

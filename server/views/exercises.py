@@ -1,0 +1,104 @@
+"""Exercise pages: the list, one exercise (README, starter, submit form), starter download, submitting."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+from sqlalchemy import select
+
+from server.db import get_db
+from server.errors import WorkshopError
+from server.executor_runtime import notify_executor
+from server.jobs import catalog, get_exercise, queue_submission
+from server.models import Submission
+from server.views.auth import participant_required
+
+bp = Blueprint("exercises", __name__)
+
+
+_markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def render_readme(text: str) -> Markup:
+    """Render an exercise README; raw HTML in it is escaped, not passed through (html=False)."""
+    return Markup(_markdown.render(text))  # noqa: S704 - markdown-it escapes all input HTML
+
+
+@bp.route("/")
+def index():
+    return render_template("exercises/index.html", exercises=list(catalog().values()))
+
+
+def my_submissions(slug: str) -> list[Submission]:
+    if g.participant is None:
+        return []
+    return list(
+        get_db().scalars(
+            select(Submission)
+            .where(Submission.participant_id == g.participant.id, Submission.exercise_slug == slug)
+            .order_by(Submission.id.desc())
+            .limit(50)
+        )
+    )
+
+
+@bp.route("/exercises/<slug>")
+def show(slug: str):
+    exercise = get_exercise(slug)
+    submissions = my_submissions(slug)
+    code = submissions[0].code if submissions and request.args.get("restore") else exercise.starter
+    return render_template(
+        "exercises/show.html",
+        exercise=exercise,
+        readme=render_readme(exercise.readme),
+        code=code,
+        submissions=submissions,
+    )
+
+
+@bp.route("/exercises/<slug>/starter.py")
+def starter(slug: str):
+    exercise = get_exercise(slug)
+    return Response(
+        exercise.starter,
+        mimetype="text/x-python",
+        headers={"Content-Disposition": f'attachment; filename="{exercise.slug}-starter.py"'},
+    )
+
+
+@bp.route("/exercises/<slug>/submit", methods=["POST"])
+@participant_required
+def submit(slug: str):
+    exercise = get_exercise(slug)
+    upload = request.files.get("file")
+    if upload is not None and upload.filename:
+        if not upload.filename.endswith(".py"):
+            return _rejected(exercise, "Upload a Python file ending in .py.")
+        code, filename = upload.read(), upload.filename[-255:]
+    else:
+        code, filename = request.form.get("code", ""), None
+    try:
+        submission = queue_submission(get_db(), g.participant, exercise, code, filename)
+    except WorkshopError as error:
+        return _rejected(exercise, error.message, code)
+    notify_executor()
+    flash("Submitted. Your code is in the queue.")
+    return redirect(url_for("submissions.show", submission_id=submission.id))
+
+
+def _rejected(exercise, message: str, code: bytes | str | None = None):
+    """Show the problem at once, keeping what the participant wrote (nothing is lost)."""
+    if isinstance(code, bytes):
+        code = code.decode("utf-8", errors="replace")
+    return (
+        render_template(
+            "exercises/show.html",
+            exercise=exercise,
+            readme=render_readme(exercise.readme),
+            code=code if code is not None else request.form.get("code", exercise.starter),
+            submissions=my_submissions(exercise.slug),
+            errors=[message],
+        ),
+        400,
+    )

@@ -1,0 +1,75 @@
+"""One submission: status, live log and metrics while it runs, then the score or the error."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, g, jsonify, render_template
+from sqlalchemy import select
+
+from server.db import get_db
+from server.jobs import catalog
+from server.models import Submission
+
+bp = Blueprint("submissions", __name__)
+
+ERROR_EXPLANATIONS = {
+    "syntax_error": "Python could not read your code.",
+    "import_error": "Your code imports a module that is not available in the sandbox.",
+    "runtime_error": "Your code raised an error.",
+    "timeout": "Your code ran past the exercise's time limit and was stopped.",
+    "out_of_memory": "Your code used more memory than the exercise allows.",
+    "invalid_predictions": "Your model's predictions could not be scored.",
+    "infrastructure": "Something went wrong on our side; it was not your fault.",
+}
+
+
+def visible_submission(submission_id: int) -> Submission:
+    """The submission, if the current user may see it (its owner or the instructor); 404 otherwise."""
+    submission = get_db().get(Submission, submission_id)
+    if submission is None:
+        abort(404)
+    if not g.is_instructor and (g.participant is None or submission.participant_id != g.participant.id):
+        abort(404)
+    return submission
+
+
+def queue_position(submission: Submission) -> int | None:
+    if submission.status != "queued":
+        return None
+    earlier = select(Submission.id).where(Submission.status == "queued", Submission.id < submission.id)
+    return len(get_db().scalars(earlier).all()) + 1
+
+
+def as_json(submission: Submission) -> dict:
+    return {
+        "id": submission.id,
+        "exercise": submission.exercise_slug,
+        "status": submission.status,
+        "error_kind": submission.error_kind,
+        "error_message": submission.error_message,
+        "traceback": submission.traceback,
+        "public_score": submission.public_score,
+        "metrics": submission.metrics or {},
+        "history": submission.history or [],
+        "notes": submission.notes or [],
+        "log": submission.log or "",
+        "seconds": submission.seconds,
+        "created_at": submission.created_at.isoformat() + "Z",
+        "queue_position": queue_position(submission),
+    }
+
+
+@bp.route("/submissions/<int:submission_id>")
+def show(submission_id: int):
+    submission = visible_submission(submission_id)
+    return render_template(
+        "submissions/show.html",
+        submission=submission,
+        exercise=catalog().get(submission.exercise_slug),
+        explanation=ERROR_EXPLANATIONS.get(submission.error_kind or ""),
+        queue_position=queue_position(submission),
+    )
+
+
+@bp.route("/submissions/<int:submission_id>.json")
+def show_json(submission_id: int):
+    return jsonify(as_json(visible_submission(submission_id)))
