@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from server.db import get_db
-from server.errors import TooManyRequests
+from server.errors import TooManyRequests, wants_json
 from server.models import EventSettings, LoginFailure, Participant, utcnow
 from server.passwords import (
     check_password,
@@ -41,8 +41,8 @@ def require_login():
         if g.participant is None:
             session.clear()
     if g.participant is None and not g.is_instructor and request.endpoint not in PUBLIC_ENDPOINTS:
-        if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
-            abort(401)
+        if wants_json():
+            abort(401, "Log in first.")
         return redirect(url_for("auth.login", next=request.path))
     return None
 
