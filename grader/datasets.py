@@ -125,7 +125,7 @@ def read_manifest(paths: DatasetPaths) -> dict:
 
 
 @dataclass(frozen=True)
-class TestLabels:
+class HiddenLabels:
     """Hidden labels of the test split, with the public/private partition of each image."""
 
     labels: dict[str, int]
@@ -135,7 +135,7 @@ class TestLabels:
         return [image_id for image_id, part in self.partition.items() if part == partition]
 
 
-def read_test_labels(paths: DatasetPaths) -> TestLabels:
+def read_test_labels(paths: DatasetPaths) -> HiddenLabels:
     rows = read_csv(paths.test_labels, ("image_id", "label", "partition"))
     labels: dict[str, int] = {}
     partition: dict[str, str] = {}
@@ -144,7 +144,7 @@ def read_test_labels(paths: DatasetPaths) -> TestLabels:
             raise DatasetError(f"{paths.test_labels}: row {line}: bad label or partition")
         labels[row["image_id"]] = int(row["label"])
         partition[row["image_id"]] = row["partition"]
-    return TestLabels(labels, partition)
+    return HiddenLabels(labels, partition)
 
 
 def read_test_ids(paths: DatasetPaths) -> list[str]:

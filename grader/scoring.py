@@ -10,7 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-from grader.datasets import TestLabels
+from grader.datasets import HiddenLabels
 
 MAX_PREDICTIONS_BYTES = 16 * 1024 * 1024
 MAX_STATUS_BYTES = 256 * 1024
@@ -138,7 +138,7 @@ def _clean_epoch(record: dict) -> dict:
     return {"epoch": record["epoch"], "seconds": seconds, "metrics": clean}
 
 
-def score_partition(predictions: dict[str, float], labels: TestLabels, partition: str) -> dict:
+def score_partition(predictions: dict[str, float], labels: HiddenLabels, partition: str) -> dict:
     """ROC AUC (the leaderboard's score) plus accuracy facts for one part of the test split."""
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
 
@@ -155,5 +155,5 @@ def score_partition(predictions: dict[str, float], labels: TestLabels, partition
     }
 
 
-def score_predictions(predictions: dict[str, float], labels: TestLabels) -> dict[str, dict]:
+def score_predictions(predictions: dict[str, float], labels: HiddenLabels) -> dict[str, dict]:
     return {partition: score_partition(predictions, labels, partition) for partition in ("public", "private")}

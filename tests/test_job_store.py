@@ -1,0 +1,105 @@
+"""The database job store: atomic claims, leases that expire, results recorded once, retries on our faults."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from factories import join
+from sqlalchemy import select
+
+from grader.grading import GradeResult, Progress
+from server.db import new_session
+from server.jobs import DatabaseJobStore, catalog, queue_submission
+from server.models import Participant, Submission, utcnow
+from server.scoreboard import standings
+
+CODE = "def train(data):\n    return None\n"
+
+
+@pytest.fixture
+def store(app):
+    return DatabaseJobStore(app, max_attempts=2)
+
+
+def add_submissions(app, count: int, name: str = "Ada") -> list[int]:
+    join(app.test_client(), name)
+    ids = []
+    with new_session(app) as db:
+        participant = db.scalars(select(Participant).where(Participant.display_name == name)).one()
+        exercise = catalog(app)["cnn-from-scratch"]
+        for _ in range(count):
+            ids.append(queue_submission(db, participant, exercise, CODE, None).id)
+    return ids
+
+
+def status_of(app, submission_id: int) -> Submission:
+    with new_session(app) as db:
+        return db.get(Submission, submission_id)
+
+
+def test_claims_in_order_and_never_twice(app, store):
+    first, second = add_submissions(app, 2)
+    job_a = store.claim_next_job("w1", 60)
+    job_b = store.claim_next_job("w2", 60)
+    assert (job_a.submission_id, job_b.submission_id) == (first, second)
+    assert store.claim_next_job("w3", 60) is None
+    assert status_of(app, first).status == "running" and status_of(app, first).attempts == 1
+
+
+def test_expired_lease_goes_back_to_the_queue_and_the_old_claim_is_void(app, store):
+    (only,) = add_submissions(app, 1)
+    stale = store.claim_next_job("dead-worker", 60)
+    with new_session(app) as db:
+        db.get(Submission, only).lease_expires_at = utcnow() - timedelta(seconds=1)
+        db.commit()
+    fresh = store.claim_next_job("live-worker", 60)
+    assert fresh.submission_id == only and fresh.token != stale.token
+    assert store.renew_lease(stale, 60) is False
+    assert store.record_result(stale, GradeResult(status="done", public_score=0.9)) is False
+    assert store.record_result(fresh, GradeResult(status="done", public_score=0.7)) is True
+    row = status_of(app, only)
+    assert row.status == "done" and row.public_score == 0.7 and row.attempts == 2
+    assert store.record_result(fresh, GradeResult(status="done", public_score=0.1)) is False
+
+
+def test_progress_is_stored_while_running(app, store):
+    add_submissions(app, 1)
+    job = store.claim_next_job("w", 60)
+    store.report_progress(job, Progress(log="Epoch 1/3", history=[{"epoch": 1, "metrics": {"loss": 0.6}}]))
+    row = status_of(app, job.submission_id)
+    assert row.log == "Epoch 1/3" and row.history[0]["epoch"] == 1
+
+
+def test_infrastructure_failures_are_retried_then_recorded(app, store):
+    (only,) = add_submissions(app, 1)
+    broken = GradeResult(status="failed", error_kind="infrastructure", message="disk full")
+    assert store.record_result(store.claim_next_job("w", 60), broken)
+    assert status_of(app, only).status == "queued"
+    assert store.record_result(store.claim_next_job("w", 60), broken)
+    row = status_of(app, only)
+    assert row.status == "failed" and row.error_kind == "infrastructure"
+
+
+def test_a_participant_cannot_flood_the_queue(app):
+    from server.errors import WorkshopError
+
+    add_submissions(app, 3)
+    with new_session(app) as db:
+        participant = db.scalars(select(Participant).where(Participant.display_name == "Ada")).one()
+        with pytest.raises(WorkshopError, match="already have 3 submissions"):
+            queue_submission(db, participant, catalog(app)["cnn-from-scratch"], CODE, None)
+
+
+def test_leaderboard_keeps_each_participants_best(app, store):
+    ids_ada = add_submissions(app, 2, "Ada")
+    ids_bob = add_submissions(app, 1, "Bob")
+    scores = dict(zip([*ids_ada, *ids_bob], [0.6, 0.8, 0.7], strict=True))
+    while (job := store.claim_next_job("w", 60)) is not None:
+        store.record_result(job, GradeResult(status="done", public_score=scores[job.submission_id], private_score=0.5))
+    with new_session(app) as db:
+        rows = standings(db, "cnn-from-scratch")
+    assert [(row.rank, row.display_name, row.public_score, row.submissions) for row in rows] == [
+        (1, "Ada", 0.8, 2),
+        (2, "Bob", 0.7, 1),
+    ]
