@@ -72,10 +72,19 @@ def serve_command(host: str, port: int, slots: int | None, threads: int) -> None
     from gunicorn.app.base import BaseApplication
 
     app = current_app._get_current_object()
-    if app.config["EXECUTOR"] == "local" and (slots is None or slots > 0):
-        from server.executor_runtime import start_executor
+    run_slots = app.config["EXECUTOR"] == "local" and (slots is None or slots > 0)
+    if run_slots:
+        from server.executor_runtime import build_executor
 
-        start_executor(app, slots)
+        build_executor(app, slots)  # fail now, in the foreground, if the sandbox cannot run here
+
+    def post_worker_init(_worker) -> None:
+        """Start the worker slots inside gunicorn's (single) worker process, after the fork."""
+        app.extensions["db_engine"].dispose(close=False)
+        if run_slots:
+            from server.executor_runtime import start_executor
+
+            start_executor(app, slots)
 
     class Server(BaseApplication):
         def load_config(self):
@@ -84,6 +93,7 @@ def serve_command(host: str, port: int, slots: int | None, threads: int) -> None
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", threads)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("post_worker_init", post_worker_init)
 
         def load(self):
             return app
