@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: demo test lint format system-deps install bench clean
+.PHONY: demo test test-deps lint format system-deps install clean
 
 # System packages: bubblewrap (the sandbox) and python3-venv, through apt when missing and root.
 system-deps:
@@ -26,12 +26,22 @@ $(STAMP): pyproject.toml
 
 install: system-deps $(STAMP)
 
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+test-deps: install
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "Missing Chromium for the browser tests. Run: sudo apt-get install chromium"; exit 1; \
+	  fi; \
+	fi
+
 demo: install
 	$(BIN)/workshop data synth
 	$(BIN)/workshop init --demo
 	$(BIN)/workshop serve --host $(HOST) --port $(PORT)
 
-test: install
+test: test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

@@ -75,7 +75,12 @@ def main() -> None:
     name, password = f"bench-{secrets.token_hex(3)}", secrets.token_urlsafe(12)
     browser.post(
         "/join",
-        {"event_password": args.event_password, "display_name": name, "password": password, "password_confirm": password},
+        {
+            "event_password": args.event_password,
+            "display_name": name,
+            "password": password,
+            "password_confirm": password,
+        },
         "/join",
     )
     solution = (ROOT / "exercises" / args.exercise / "solution.py").read_text()

@@ -149,7 +149,9 @@ class LocalExecutor:
             result = self.grade_job(job, uid, on_progress)
         except Exception as error:
             log.exception("grading submission %s failed", job.submission_id)
-            result = GradeResult(status="failed", error_kind="infrastructure", message=f"{type(error).__name__}: {error}")
+            result = GradeResult(
+                status="failed", error_kind="infrastructure", message=f"{type(error).__name__}: {error}"
+            )
         finally:
             if result is None:  # interrupted (KeyboardInterrupt, SystemExit): hand the job back
                 self.store.release_job(job, "the worker stopped while running it")

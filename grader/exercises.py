@@ -45,7 +45,12 @@ class Exercise:
         return (self.path / "solution.py").read_text(encoding="utf-8")
 
     def as_listing(self) -> dict:
-        return {"slug": self.slug, "title": self.title, "image_size": self.image_size, "time_limit": self.time_limit}
+        return {
+            "slug": self.slug,
+            "title": self.title,
+            "image_size": self.image_size,
+            "time_limit": self.time_limit,
+        }
 
 
 # field name -> (type check, description used in error messages, default or required)

@@ -101,7 +101,7 @@ def _prepare_job_dir(work_dir: Path, code: str, uid: int) -> Path:
     """A fresh job folder: code (read-only in the sandbox) and an output folder the job's uid owns."""
     work_dir.mkdir(parents=True, exist_ok=True)
     job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=work_dir))
-    os.chmod(job_dir, 0o711)
+    os.chmod(job_dir, 0o711)  # noqa: S103 - traversable so bwrap can bind code and output; not listable
     (job_dir / "code").mkdir(mode=0o755)
     (job_dir / "code" / "submission.py").write_text(code, encoding="utf-8")
     os.chmod(job_dir / "code" / "submission.py", 0o644)
@@ -167,7 +167,10 @@ def _interpret(run: SandboxResult, out_dir: Path, dataset: DatasetPaths) -> Grad
         return GradeResult(status="failed", error_kind="timeout", message=f"stopped after {limit} s", **base)
     if run.out_of_memory:
         return GradeResult(
-            status="failed", error_kind="out_of_memory", message="the job used more memory than allowed", **base
+            status="failed",
+            error_kind="out_of_memory",
+            message="the job used more memory than allowed",
+            **base,
         )
     if not status.get("ok"):
         kind = status.get("error_kind") if status.get("error_kind") in HARNESS_KINDS else "runtime_error"

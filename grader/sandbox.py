@@ -23,7 +23,12 @@ from pathlib import Path
 from grader.cgroups import JobCgroup
 
 HARNESS = Path(__file__).with_name("harness.py")
-INSIDE_CODE, INSIDE_DATA, INSIDE_OUT, INSIDE_HARNESS = "/job/code", "/data", "/out", "/opt/workshop/harness.py"
+INSIDE_CODE, INSIDE_DATA, INSIDE_OUT, INSIDE_HARNESS = (
+    "/job/code",
+    "/data",
+    "/out",
+    "/opt/workshop/harness.py",
+)
 BASE_UID = 61000
 
 
@@ -214,7 +219,12 @@ class NoSandbox:
         print("WARNING: WORKSHOP_SANDBOX=none runs participants' code WITHOUT isolation.", file=sys.stderr)
 
     def run(self, job: SandboxJob, on_poll: Callable[[str], None] | None = None) -> SandboxResult:
-        spec = {**job.spec, "code_dir": str(job.code_dir), "data_dir": str(job.data_dir), "out_dir": str(job.out_dir)}
+        spec = {
+            **job.spec,
+            "code_dir": str(job.code_dir),
+            "data_dir": str(job.data_dir),
+            "out_dir": str(job.out_dir),
+        }
         spec_path = job.code_dir.parent / "spec.json"
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
         home = job.out_dir.parent / "home"
@@ -290,8 +300,15 @@ SYSTEM_ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "loca
 
 def bwrap_argv(job: SandboxJob, spec_path: Path, etc: Path) -> list[str]:
     """The full bubblewrap command line for one job (kept pure so tests can inspect it)."""
-    home = "/tmp"
-    argv = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    home = "/tmp"  # noqa: S108 - the sandbox's own private tmpfs
+    argv = [
+        "bwrap",
+        "--unshare-net",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+    ]
     argv += ["--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox"]
     for key, value in sandbox_environment(job, home).items():
         argv += ["--setenv", key, value]
@@ -307,7 +324,7 @@ def bwrap_argv(job: SandboxJob, spec_path: Path, etc: Path) -> list[str]:
         if not str(root).startswith(SYSTEM_DIRS):
             _bind_with_parents(argv, root)
     argv += ["--proc", "/proc", "--dev", "/dev"]
-    argv += ["--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
+    argv += ["--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]  # noqa: S108 - private tmpfs
     argv += ["--perms", "0755", "--dir", "/opt", "--perms", "0755", "--dir", "/opt/workshop"]
     argv += ["--perms", "0755", "--dir", "/job", "--ro-bind", str(HARNESS), INSIDE_HARNESS]
     argv += ["--ro-bind", str(job.code_dir), INSIDE_CODE, "--ro-bind", str(spec_path), "/job/spec.json"]

@@ -174,7 +174,9 @@ def _print_result(result) -> None:
         metrics = ", ".join(f"{key} {value:.4f}" for key, value in epoch["metrics"].items())
         click.echo(f"epoch {epoch['epoch']}: {metrics}")
     if result.status == "done":
-        click.echo(f"done in {result.seconds:.1f} s: public ROC AUC {result.public_score}, private {result.private_score}")
+        click.echo(
+            f"done in {result.seconds:.1f} s: public ROC AUC {result.public_score}, private {result.private_score}"
+        )
     else:
         click.echo(f"failed ({result.error_kind}) after {result.seconds:.1f} s: {result.message}")
         if result.traceback:
@@ -258,3 +260,7 @@ def list_command(as_json: bool) -> None:
         return
     for exercise in exercises:
         click.echo(f"{exercise.slug:30} {exercise.title} ({exercise.image_size} px, {exercise.time_limit} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -27,8 +27,10 @@ class NotFound(WorkshopError):
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path.endswith(".json") or (
-        request.accept_mimetypes.best == "application/json"
+    return (
+        request.path.startswith("/api/")
+        or request.path.endswith(".json")
+        or (request.accept_mimetypes.best == "application/json")
     )
 
 

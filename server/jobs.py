@@ -10,8 +10,8 @@ from flask import Flask, current_app
 from sqlalchemy import func, select, update
 
 from grader.datasets import dataset_paths
-from grader.exercises import Exercise, load_catalog
 from grader.executor import ClaimedJob
+from grader.exercises import Exercise, load_catalog
 from grader.grading import GradeResult, Progress, check_source, grade
 from server.db import new_session
 from server.errors import NotFound, WorkshopError
@@ -50,13 +50,12 @@ def queue_submission(db, participant: Participant, exercise: Exercise, code: byt
         raise WorkshopError(str(error)) from None
     open_count = db.scalar(
         select(func.count(Submission.id)).where(
-            Submission.participant_id == participant.id, Submission.status.in_(("queued", "running", "scoring"))
+            Submission.participant_id == participant.id,
+            Submission.status.in_(("queued", "running", "scoring")),
         )
     )
     if open_count >= MAX_OPEN_SUBMISSIONS:
-        raise WorkshopError(
-            f"You already have {open_count} submissions waiting or running; wait until one finishes."
-        )
+        raise WorkshopError(f"You already have {open_count} submissions waiting or running; wait until one finishes.")
     submission = Submission(
         participant_id=participant.id,
         exercise_slug=exercise.slug,
@@ -135,9 +134,18 @@ class DatabaseJobStore:
                 row.notes = [*(row.notes or []), f"retried after an infrastructure problem: {result.message}"]
                 return True
             row.status = result.status
-            row.error_kind, row.error_message, row.traceback = result.error_kind, result.message, result.traceback
+            row.error_kind, row.error_message, row.traceback = (
+                result.error_kind,
+                result.message,
+                result.traceback,
+            )
             row.public_score, row.private_score = result.public_score, result.private_score
-            row.metrics, row.history, row.notes, row.run_info = result.metrics, result.history, result.notes, result.run_info
+            row.metrics, row.history, row.notes, row.run_info = (
+                result.metrics,
+                result.history,
+                result.notes,
+                result.run_info,
+            )
             row.log, row.seconds = result.log, result.seconds
             row.finished_at, row.claim_token, row.lease_expires_at = utcnow(), None, None
             return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from factories import EVENT_PASSWORD, INSTRUCTOR_PASSWORD
 
 from grader.datasets import dataset_paths
 from grader.synth import generate_synthetic
@@ -12,8 +13,6 @@ from server import create_app
 from server.db import new_session, upgrade_database
 from server.models import EventSettings
 from server.passwords import hash_password
-
-from factories import EVENT_PASSWORD, INSTRUCTOR_PASSWORD
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

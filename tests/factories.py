@@ -27,7 +27,12 @@ def join(client, name: str = "Ada", password: str = "personal-pass-1"):
     return post_form(
         client,
         "/join",
-        {"event_password": EVENT_PASSWORD, "display_name": name, "password": password, "password_confirm": password},
+        {
+            "event_password": EVENT_PASSWORD,
+            "display_name": name,
+            "password": password,
+            "password_confirm": password,
+        },
     )
 
 

@@ -64,7 +64,12 @@ def test_rejected_join_keeps_the_display_name(client):
     response = post_form(
         client,
         "/join",
-        {"event_password": EVENT_PASSWORD, "display_name": "Keep Me", "password": "x", "password_confirm": "x"},
+        {
+            "event_password": EVENT_PASSWORD,
+            "display_name": "Keep Me",
+            "password": "x",
+            "password_confirm": "x",
+        },
     )
     assert 'value="Keep Me"' in response.get_data(as_text=True)
 
@@ -77,9 +82,7 @@ def test_returning_participant_logs_in_with_name_and_personal_password(app):
     assert "Ada" in client.get("/").get_data(as_text=True)
 
 
-@pytest.mark.parametrize(
-    ("name", "password"), [("Ada", "wrong-password"), ("Nobody", "personal-pass-1"), ("", "")]
-)
+@pytest.mark.parametrize(("name", "password"), [("Ada", "wrong-password"), ("Nobody", "personal-pass-1"), ("", "")])
 def test_login_rejects_wrong_credentials(app, name, password):
     join(app.test_client(), "Ada", "personal-pass-1")
     client = app.test_client()
@@ -144,7 +147,9 @@ def test_failed_logins_are_rate_limited_per_address(app):
     other = app.test_client()
     token = csrf_token(other, "/login")
     response = other.post(
-        "/login", data={"csrf_token": token, "display_name": "x", "password": "y"}, environ_base={"REMOTE_ADDR": "127.0.0.2"}
+        "/login",
+        data={"csrf_token": token, "display_name": "x", "password": "y"},
+        environ_base={"REMOTE_ADDR": "127.0.0.2"},
     )
     assert response.status_code == 400
 
@@ -175,6 +180,7 @@ def test_open_redirect_after_login_is_refused(app):
     client = app.test_client()
     token = csrf_token(client, "/login")
     response = client.post(
-        "/login?next=//evil.example/x", data={"csrf_token": token, "display_name": "Ada", "password": "personal-pass-1"}
+        "/login?next=//evil.example/x",
+        data={"csrf_token": token, "display_name": "Ada", "password": "personal-pass-1"},
     )
     assert response.headers["Location"] == "/"

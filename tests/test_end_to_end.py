@@ -14,22 +14,22 @@ from server.executor_runtime import start_executor
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 SLUG = "cnn-from-scratch"
 
-RAISES = '''
+RAISES = """
 def helper(data):
     raise ValueError("the learning rate is not a colour")
 
 def train(data):
     return helper(data)
-'''
+"""
 
-SLEEPS = '''
+SLEEPS = """
 import time
 
 def train(data):
     time.sleep(600)
-'''
+"""
 
-MALFORMED = '''
+MALFORMED = """
 import keras
 
 def train(data):
@@ -37,7 +37,7 @@ def train(data):
     inputs = keras.Input((size, size, 3))
     outputs = keras.layers.Dense(3)(keras.layers.Flatten()(inputs))  # three columns: not a probability
     return keras.Model(inputs, outputs)
-'''
+"""
 
 
 @pytest.fixture
@@ -96,6 +96,7 @@ def test_syntax_error_is_shown_at_once_and_queues_nothing(running):
 def test_upload_must_be_python_and_small(running):
     client = running.test_client()
     join(client, "Ada")
+
     def upload(name, content):
         return post_form(
             client,

@@ -53,7 +53,9 @@ def test_example_spec_is_a_valid_exercise(tmp_path):
 def test_loader_reports_every_problem_with_file_and_field(tmp_path):
     folder = tmp_path / "broken"
     folder.mkdir()
-    (folder / "exercise.toml").write_text('title = ""\norder = "first"\nimage_size = 4\nscore_band = [0.9, 0.1]\nextra = 1\n')
+    (folder / "exercise.toml").write_text(
+        'title = ""\norder = "first"\nimage_size = 4\nscore_band = [0.9, 0.1]\nextra = 1\n'
+    )
     with pytest.raises(ExerciseError) as caught:
         load_exercise(folder)
     text = str(caught.value)

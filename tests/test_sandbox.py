@@ -14,7 +14,7 @@ from server.jobs import catalog
 
 pytestmark = [pytest.mark.sandbox]
 
-PROBE = '''
+PROBE = """
 import json, os, socket, sys
 
 def attempt(action):
@@ -55,7 +55,7 @@ print("FACTS " + json.dumps(facts), flush=True)
 
 def train(data):
     raise SystemExit("probe done")
-'''
+"""
 
 
 @pytest.fixture

@@ -86,7 +86,11 @@ def test_binary_garbage(tmp_path):
 def test_status_and_progress_tolerate_garbage(tmp_path):
     write(tmp_path, "[1, 2]", "status.json")
     assert read_status(tmp_path) == {"unreadable": True}
-    write(tmp_path, '{"epoch": 1, "metrics": {"loss": 0.5, "bad": "x", "nan": NaN}}\nnot json\n{"epoch": "2"}\n', "progress.jsonl")
+    write(
+        tmp_path,
+        '{"epoch": 1, "metrics": {"loss": 0.5, "bad": "x", "nan": NaN}}\nnot json\n{"epoch": "2"}\n',
+        "progress.jsonl",
+    )
     assert read_progress(tmp_path) == [{"epoch": 1, "seconds": None, "metrics": {"loss": 0.5}}]
 
 

@@ -5,7 +5,18 @@ from __future__ import annotations
 import functools
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -76,7 +87,9 @@ def check_rate_limit() -> None:
     window = timedelta(seconds=current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"])
     since = utcnow() - window
     failures = get_db().scalar(
-        select(func.count(LoginFailure.id)).where(LoginFailure.address == client_address(), LoginFailure.created_at >= since)
+        select(func.count(LoginFailure.id)).where(
+            LoginFailure.address == client_address(), LoginFailure.created_at >= since
+        )
     )
     if failures >= current_app.config["LOGIN_FAILURE_LIMIT"]:
         minutes = max(1, int(window.total_seconds() // 60))
@@ -147,7 +160,9 @@ def login():
         return render_template("auth/login.html")
     check_rate_limit()
     db = get_db()
-    participant = db.scalar(select(Participant).where(Participant.name_key == name_key(request.form.get("display_name", ""))))
+    participant = db.scalar(
+        select(Participant).where(Participant.name_key == name_key(request.form.get("display_name", "")))
+    )
     password = request.form.get("password", "")
     if participant is None or not check_password(participant.password_hash, password):
         record_failure()

@@ -1,0 +1,121 @@
+"""A real browser (Debian's Chromium driven by Playwright) against a real `workshop serve` on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from factories import EVENT_PASSWORD, INSTRUCTOR_PASSWORD
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.browser]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(os.environ.get("WORKSHOP_SCREENSHOTS", "/tmp/workshop-screenshots"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(tmp_path, data_dir):
+    """`workshop init` + `workshop serve` in a subprocess, on a free loopback port, with one worker slot."""
+    env = {
+        **os.environ,
+        "WORKSHOP_INSTANCE_PATH": str(tmp_path),
+        "WORKSHOP_DATA_DIR": str(data_dir),
+        "WORKSHOP_EVENT_PASSWORD": EVENT_PASSWORD,
+        "WORKSHOP_INSTRUCTOR_PASSWORD": INSTRUCTOR_PASSWORD,
+    }
+    workshop = [sys.executable, "-m", "server.cli"]
+    subprocess.run([*workshop, "init"], env=env, check=True, capture_output=True)
+    port = free_port()
+    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(
+        [*workshop, "serve", "--port", str(port), "--slots", "1"], env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url + "/login", timeout=1)  # noqa: S310 - loopback only
+            break
+        except OSError:
+            time.sleep(0.2)
+    yield url
+    server.terminate()
+    server.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
+        )
+        yield browser.new_page(viewport={"width": 1200, "height": 900})
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_join_submit_and_see_the_score_in_a_browser(live_server, page):
+    page.goto(live_server + "/")
+    assert "/login" in page.url
+    page.click("text=Join the workshop")
+    page.fill("input[name=event_password]", EVENT_PASSWORD)
+    page.fill("input[name=display_name]", "Browser Ada")
+    page.fill("input[name=password]", "personal-pass-1")
+    page.fill("input[name=password_confirm]", "personal-pass-1")
+    shot(page, "01-join")
+    page.click("button:has-text('Join')")
+    assert page.is_visible("text=Welcome, Browser Ada")
+    shot(page, "02-exercises")
+
+    page.click("text=Look at the data")
+    assert page.is_visible("text=ABCD rule")
+    assert "def train(data)" in page.input_value("textarea[name=code]")
+    shot(page, "03-exercise")
+    page.click("button:has-text('Submit')")
+    assert "/submissions/" in page.url
+    shot(page, "04-queued")
+
+    for _ in range(240):
+        if page.is_visible("text=Public ROC AUC") or page.is_visible(".failure"):
+            break
+        time.sleep(1)
+        page.reload()
+    shot(page, "05-done")
+    assert page.is_visible("text=Public ROC AUC"), page.inner_text("main")[:2000]
+    assert page.is_visible("text=Per-epoch metrics")
+
+    page.click("text=See the leaderboard")
+    assert page.is_visible("td:has-text('Browser Ada')")
+    shot(page, "06-leaderboard")
+
+
+def test_instructor_sees_the_overview(live_server, page):
+    page.goto(live_server + "/instructor/login")
+    page.fill("input[name=password]", INSTRUCTOR_PASSWORD)
+    page.click("button:has-text('Log in')")
+    assert page.is_visible("text=Recent submissions")
+    shot(page, "07-instructor")
