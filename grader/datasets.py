@@ -103,7 +103,7 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]
 def read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
     """Read a CSV with a header; names the file and the missing column when it does not fit."""
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             missing = [column for column in required if column not in (reader.fieldnames or [])]
             if missing:
@@ -155,7 +155,9 @@ def list_datasets(data_dir: str | Path) -> list[str]:
     root = Path(data_dir)
     if not root.is_dir():
         return []
-    return sorted(child.name for child in root.iterdir() if (child / "manifest.json").is_file())
+    return sorted(
+        child.name for child in root.iterdir() if NAME_PATTERN.match(child.name) and (child / "manifest.json").is_file()
+    )
 
 
 def check_dataset(paths: DatasetPaths) -> dict:

@@ -38,4 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.jinja_env.globals["event_title"] = lambda: app.config["EVENT_TITLE"]
     executor_runtime.init_app(app)
+    from server.cli import register_commands
+
+    register_commands(app)
     return app

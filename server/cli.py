@@ -14,15 +14,26 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from server import create_app
 from server.db import new_session, upgrade_database
 from server.models import EventSettings
 from server.passwords import hash_password
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False, add_version_option=False)
+def _create_app() -> Flask:
+    from server import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
 def main() -> None:
     """Run and manage a hands-on deep-learning workshop."""
+
+
+def register_commands(app: Flask) -> None:
+    """Attach the commands to ``app.cli`` so `workshop`, `flask --app server` and test runners all see them."""
+    for command in (init_command, serve_command, worker_command, grade_command, data_group, exercises_group):
+        app.cli.add_command(command)
 
 
 def _password_from_env(variable: str, generate: bool) -> tuple[str | None, bool]:
@@ -33,7 +44,7 @@ def _password_from_env(variable: str, generate: bool) -> tuple[str | None, bool]
     return (secrets.token_urlsafe(9), True) if generate else (None, False)
 
 
-@main.command("init")
+@click.command("init")
 @click.option("--demo", is_flag=True, help="Set (or generate and print) the event and instructor passwords.")
 @with_appcontext
 def init_command(demo: bool) -> None:
@@ -61,7 +72,7 @@ def init_command(demo: bool) -> None:
         click.echo("\n".join(printed))
 
 
-@main.command("serve")
+@click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--slots", default=None, type=int, help="Worker slots in this process (default WORKSHOP_SLOTS or 1).")
@@ -102,7 +113,7 @@ def serve_command(host: str, port: int, slots: int | None, threads: int) -> None
     Server().run()
 
 
-@main.command("worker")
+@click.command("worker")
 @click.option("--slots", default=1, show_default=True, type=int)
 @with_appcontext
 def worker_command(slots: int) -> None:
@@ -119,7 +130,7 @@ def worker_command(slots: int) -> None:
     executor.stop()
 
 
-@main.command("grade")
+@click.command("grade")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--exercise", "slug", required=True, help="Exercise slug (see `workshop exercises list`).")
 @click.option("--dataset", default=None, help="Data set name (default: the event's active one).")
@@ -185,7 +196,7 @@ def _print_result(result) -> None:
         click.echo(f"note: {note}")
 
 
-@main.group("data")
+@click.group("data")
 def data_group() -> None:
     """Data sets: synthetic, imported from ISIC, information."""
 
@@ -238,7 +249,7 @@ def info_command(name: str | None) -> None:
     click.echo(json.dumps(manifest, indent=2))
 
 
-@main.group("exercises")
+@click.group("exercises")
 def exercises_group() -> None:
     """The exercise catalog."""
 

@@ -1,0 +1,118 @@
+"""The `workshop` command line: init, exercises list, data, and grading without the web."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from server.db import new_session
+from server.models import EventSettings
+from server.passwords import check_password
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_init_demo_uses_the_passwords_from_the_environment(app, runner, monkeypatch):
+    monkeypatch.setenv("WORKSHOP_EVENT_PASSWORD", "room-42-password")
+    monkeypatch.setenv("WORKSHOP_INSTRUCTOR_PASSWORD", "teacher-password")
+    result = runner.invoke(args=["init", "--demo"])
+    assert result.exit_code == 0, result.output
+    assert "room-42-password" not in result.output and "set from WORKSHOP_EVENT_PASSWORD" in result.output
+    with new_session(app) as db:
+        settings = db.scalars(select(EventSettings)).one()
+    assert check_password(settings.event_password_hash, "room-42-password")
+    assert check_password(settings.instructor_password_hash, "teacher-password")
+
+
+def test_init_demo_generates_and_prints_passwords_once(app, runner, monkeypatch):
+    monkeypatch.delenv("WORKSHOP_EVENT_PASSWORD", raising=False)
+    monkeypatch.delenv("WORKSHOP_INSTRUCTOR_PASSWORD", raising=False)
+    result = runner.invoke(args=["init", "--demo"])
+    assert result.exit_code == 0, result.output
+    event = re.search(r"event password: (\S+)", result.output).group(1)
+    instructor = re.search(r"instructor password: (\S+)", result.output).group(1)
+    assert event != instructor and len(event) >= 10
+    with new_session(app) as db:
+        settings = db.get(EventSettings, 1)
+    assert check_password(settings.event_password_hash, event)
+    # a plain re-run (no --demo) keeps the passwords and prints none
+    again = runner.invoke(args=["init"])
+    assert again.exit_code == 0 and "password:" not in again.output
+
+
+def test_init_upgrades_an_empty_database(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKSHOP_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("WORKSHOP_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
+    result = subprocess.run(
+        [sys.executable, "-m", "server.cli", "init"], capture_output=True, text=True, cwd=PROJECT_ROOT, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Database ready" in result.stdout and "event password:" in result.stdout
+
+
+def test_exercises_list_json(runner):
+    result = runner.invoke(args=["exercises", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    listing = json.loads(result.output)
+    assert {"slug": "cnn-from-scratch", "title": listing[0]["title"], "image_size": 64, "time_limit": 120} in listing
+    assert all(set(item) == {"slug", "title", "image_size", "time_limit"} for item in listing)
+
+
+def test_data_info_lists_and_describes(runner):
+    assert "synthetic" in runner.invoke(args=["data", "info"]).output
+    described = runner.invoke(args=["data", "info", "synthetic"])
+    assert described.exit_code == 0 and json.loads(described.output)["source"] == "synthetic"
+    missing = runner.invoke(args=["data", "info", "nope"])
+    assert missing.exit_code != 0 and "not found" in missing.output
+
+
+def test_data_synth_refuses_bad_sizes_and_does_not_overwrite(runner, app, tmp_path):
+    app.config["DATA_DIR"] = str(tmp_path)
+    bad = runner.invoke(args=["data", "synth", "--size", "4"])
+    assert bad.exit_code != 0 and "size" in bad.output
+    made = runner.invoke(args=["data", "synth", "--train", "8", "--val", "4", "--test", "8", "--size", "16"])
+    assert made.exit_code == 0, made.output
+    again = runner.invoke(args=["data", "synth"])
+    assert "already exists" in again.output
+
+
+@pytest.mark.slow
+@pytest.mark.sandbox
+def test_grade_json_runs_a_file_like_a_worker(runner, tmp_path):
+    solution = PROJECT_ROOT / "exercises" / "cnn-from-scratch" / "solution.py"
+    result = runner.invoke(args=["grade", str(solution), "--exercise", "cnn-from-scratch", "--json"])
+    assert result.exit_code == 0, result.output
+    graded = json.loads(result.output)
+    assert graded["status"] == "done" and graded["error_kind"] is None
+    assert 0 <= graded["public_score"] <= 1 and 0 <= graded["private_score"] <= 1
+    assert graded["metrics"]["public"]["count"] > 0 and graded["seconds"] > 0
+    assert "Epoch 1/" in graded["log"]
+
+
+@pytest.mark.slow
+@pytest.mark.sandbox
+def test_grade_json_reports_failures_with_a_kind(runner, tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("import not_a_module_anywhere\n\ndef train(data):\n    return None\n")
+    result = runner.invoke(args=["grade", str(broken), "--exercise", "cnn-from-scratch", "--json"])
+    assert result.exit_code == 0, result.output
+    graded = json.loads(result.output)
+    assert graded["status"] == "failed" and graded["error_kind"] == "import_error"
+    assert "not_a_module_anywhere" in graded["message"]
+    syntax = tmp_path / "syntax.py"
+    syntax.write_text("def train(:\n")
+    graded = json.loads(runner.invoke(args=["grade", str(syntax), "--exercise", "cnn-from-scratch", "--json"]).output)
+    assert graded["error_kind"] == "syntax_error"
+
+
+def test_grade_names_unknown_exercises(runner, tmp_path):
+    file = tmp_path / "x.py"
+    file.write_text("def train(data): ...\n")
+    result = runner.invoke(args=["grade", str(file), "--exercise", "nope"])
+    assert result.exit_code != 0 and "unknown exercise 'nope'" in result.output
