@@ -122,6 +122,7 @@ def grade(
     time_limit: float | None = None,
     uid: int = BASE_UID,
     on_progress: Callable[[Progress], None] | None = None,
+    weights_dir: Path | None = None,
 ) -> GradeResult:
     """Run one submission through the sandbox and score it; never raises for a participant's mistake."""
     started = time.monotonic()
@@ -141,7 +142,9 @@ def grade(
             "class_names": list(CLASS_NAMES),
             "module": "submission",
         }
-        job = SandboxJob(job_dir / "code", job_dir / "out", dataset.public, spec, limits, uid=uid)
+        job = SandboxJob(
+            job_dir / "code", job_dir / "out", dataset.public, spec, limits, uid=uid, weights_dir=weights_dir
+        )
 
         def poll(log: str) -> None:
             if on_progress is not None:

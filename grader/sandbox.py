@@ -61,6 +61,7 @@ class SandboxJob:
     limits: Limits
     uid: int = BASE_UID
     gpu: int | None = None
+    weights_dir: Path | None = None  # cached Keras application weights, bound read-only when present
 
 
 @dataclass
@@ -224,6 +225,7 @@ class NoSandbox:
             "code_dir": str(job.code_dir),
             "data_dir": str(job.data_dir),
             "out_dir": str(job.out_dir),
+            "weights_dir": str(job.weights_dir) if job.weights_dir and job.weights_dir.is_dir() else None,
         }
         spec_path = job.code_dir.parent / "spec.json"
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
@@ -252,6 +254,7 @@ class BwrapSandbox:
     def run(self, job: SandboxJob, on_poll: Callable[[str], None] | None = None) -> SandboxResult:
         self.check_available()
         spec = {**job.spec, "code_dir": INSIDE_CODE, "data_dir": INSIDE_DATA, "out_dir": INSIDE_OUT}
+        spec["weights_dir"] = INSIDE_WEIGHTS if job.weights_dir and job.weights_dir.is_dir() else None
         spec_path = job.code_dir.parent / "spec.json"
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
         etc = _write_identity_files(job.code_dir.parent, job.uid)
@@ -329,6 +332,8 @@ def bwrap_argv(job: SandboxJob, spec_path: Path, etc: Path) -> list[str]:
     argv += ["--perms", "0755", "--dir", "/job", "--ro-bind", str(HARNESS), INSIDE_HARNESS]
     argv += ["--ro-bind", str(job.code_dir), INSIDE_CODE, "--ro-bind", str(spec_path), "/job/spec.json"]
     argv += ["--ro-bind", str(job.data_dir), INSIDE_DATA, "--bind", str(job.out_dir), INSIDE_OUT]
+    if job.weights_dir is not None and job.weights_dir.is_dir():
+        argv += ["--ro-bind", str(job.weights_dir), INSIDE_WEIGHTS]
     argv += ["--chdir", home, "--"]
     argv += ["setpriv", f"--reuid={job.uid}", f"--regid={job.uid}", "--clear-groups", "--no-new-privs"]
     argv += ["--inh-caps=-all", "--bounding-set=-all", "--"]

@@ -160,6 +160,7 @@ def grade_command(file: Path, slug: str, dataset: str | None, as_json: bool, tim
             work_dir=Path(app.config["WORK_DIR"]),
             time_limit=time_limit,
             uid=uid,
+            weights_dir=Path(app.config["KERAS_HOME"]) / "models",
         )
     finally:
         slot.release()

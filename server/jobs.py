@@ -165,4 +165,5 @@ def grade_claimed_job(app: Flask, job: ClaimedJob, uid: int, on_progress) -> Gra
         work_dir=Path(app.config["WORK_DIR"]),
         uid=uid,
         on_progress=on_progress,
+        weights_dir=Path(app.config["KERAS_HOME"]) / "models",
     )
