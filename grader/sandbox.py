@@ -29,6 +29,7 @@ INSIDE_CODE, INSIDE_DATA, INSIDE_OUT, INSIDE_HARNESS = (
     "/out",
     "/opt/workshop/harness.py",
 )
+INSIDE_WEIGHTS = "/opt/workshop/keras-weights"
 BASE_UID = 61000
 
 
