@@ -176,3 +176,42 @@ def check_dataset(paths: DatasetPaths) -> dict:
     if set(hidden.labels) != test_ids:
         raise DatasetError(f"{paths.test_labels}: ids do not match public/test.csv")
     return manifest
+
+
+def class_balance(paths: DatasetPaths) -> dict[str, dict[str, int]]:
+    """Images per class in train and val (from the public CSVs) and in test (from the hidden labels)."""
+    balance = {}
+    for split in ("train", "val"):
+        labels = [row["label"] for row in read_csv(paths.index(split), ("image_id", "label"))]
+        balance[split] = {name: labels.count(str(index)) for index, name in enumerate(CLASS_NAMES)}
+    hidden = read_test_labels(paths)
+    for partition in PARTITIONS:
+        labels = [hidden.labels[image_id] for image_id in hidden.ids(partition)]
+        balance[f"test_{partition}"] = {name: labels.count(index) for index, name in enumerate(CLASS_NAMES)}
+    return balance
+
+
+def sample_indices(paths: DatasetPaths, split: str, label: int, count: int) -> list[int]:
+    """Rows of ``split`` with ``label``, spread evenly over the split (for thumbnail grids)."""
+    rows = read_csv(paths.index(split), ("image_id", "label"))
+    matching = [index for index, row in enumerate(rows) if row["label"] == str(label)]
+    step = max(1, len(matching) // max(1, count))
+    return matching[::step][:count]
+
+
+def thumbnail_png(paths: DatasetPaths, split: str, index: int, size: int = 96) -> bytes:
+    """One stored image as a PNG, for the instructor's data page."""
+    import io
+
+    from PIL import Image
+
+    if split not in ("train", "val"):
+        raise DatasetError(f"no thumbnails for split {split!r}")
+    images = load_images(paths.images(split))
+    if not 0 <= index < len(images):
+        raise DatasetError(f"{split} has no image {index}")
+    image = Image.fromarray(np.asarray(images[index]))
+    image.thumbnail((size, size))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -231,6 +231,79 @@ def synth_command(name: str, seed: int, n_train: int, n_val: int, n_test: int, s
     click.echo(f"Wrote synthetic data set {name!r} to {paths.root}: {json.dumps(manifest['counts'])}")
 
 
+@data_group.command("import-isic")
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--format", "fmt", default="auto", show_default=True, help="auto, isic-cli, isic2020 or ham10000.")
+@click.option("--name", default="isic", show_default=True, help="Name of the data set to write.")
+@click.option("--size", default=224, show_default=True, type=int, help="Stored image size in pixels.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--fractions", default="0.7,0.1,0.2", show_default=True, help="train,val,test fractions.")
+@click.option("--public-fraction", default=0.5, show_default=True, type=float, help="Share of test that is public.")
+@click.option("--dermoscopic-only", is_flag=True, help="Keep only dermoscopic images (isic-cli exports).")
+@click.option("--duplicates", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option("--workers", type=int, default=None, help="Decoding processes (default: all cores).")
+@with_appcontext
+def import_isic_command(
+    source: Path,
+    fmt: str,
+    name: str,
+    size: int,
+    seed: int,
+    fractions: str,
+    public_fraction: float,
+    dermoscopic_only: bool,
+    duplicates: Path | None,
+    workers: int | None,
+) -> None:
+    """Import an ISIC export (isic CLI download, ISIC 2020, HAM10000) into leakage-free splits."""
+    from grader.datasets import DatasetError, dataset_paths
+    from grader.isic_import import import_isic
+
+    try:
+        split = tuple(float(part) for part in fractions.split(","))
+        if len(split) != 3:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter("give three numbers such as 0.7,0.1,0.2", param_hint="--fractions") from None
+    try:
+        manifest = import_isic(
+            source,
+            dataset_paths(current_app.config["DATA_DIR"], name),
+            fmt=fmt,
+            size=size,
+            seed=seed,
+            fractions=split,
+            public_fraction=public_fraction,
+            dermoscopic_only=dermoscopic_only,
+            duplicates_csv=duplicates,
+            workers=workers,
+        )
+    except (DatasetError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Imported {manifest['format']} data set {name!r}: {json.dumps(manifest['counts'])}")
+    click.echo(f"Make it the event's data set with: workshop data activate {name}")
+
+
+@data_group.command("activate")
+@click.argument("name")
+@with_appcontext
+def activate_command(name: str) -> None:
+    """Make data set NAME the one new submissions are graded on."""
+    from grader.datasets import DatasetError, check_dataset, dataset_paths
+
+    try:
+        check_dataset(dataset_paths(current_app.config["DATA_DIR"], name))
+    except DatasetError as error:
+        raise click.ClickException(str(error)) from None
+    with new_session(current_app) as db:
+        settings = db.get(EventSettings, 1)
+        if settings is None:
+            raise click.ClickException("the database is not initialised: run `workshop init` first")
+        settings.active_dataset = name
+        db.commit()
+    click.echo(f"New submissions are now graded on data set {name!r}.")
+
+
 @data_group.command("info")
 @click.argument("name", required=False)
 @with_appcontext

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
 from sqlalchemy import func, select
 
+from grader.datasets import (
+    CLASS_NAMES,
+    DatasetError,
+    check_dataset,
+    class_balance,
+    dataset_paths,
+    list_datasets,
+    sample_indices,
+    thumbnail_png,
+)
 from server.db import get_db
 from server.jobs import active_dataset
-from server.models import Participant, Submission
+from server.models import EventSettings, Participant, Submission
 from server.views.auth import instructor_required
 
 bp = Blueprint("instructor", __name__, url_prefix="/instructor")
@@ -29,3 +39,54 @@ def index():
         participants=participants,
         dataset=active_dataset(db),
     )
+
+
+SAMPLES_PER_CLASS = 12
+
+
+def describe_dataset(name: str) -> dict:
+    """Manifest facts, class balance per split and sample rows per class for one data set."""
+    paths = dataset_paths(current_app.config["DATA_DIR"], name)
+    try:
+        manifest = check_dataset(paths)
+        balance = class_balance(paths)
+    except DatasetError as error:
+        return {"name": name, "error": str(error)}
+    samples = {name: sample_indices(paths, "train", label, SAMPLES_PER_CLASS) for label, name in enumerate(CLASS_NAMES)}
+    return {"name": paths.name, "manifest": manifest, "balance": balance, "samples": samples}
+
+
+@bp.route("/data")
+@instructor_required
+def data():
+    names = list_datasets(current_app.config["DATA_DIR"])
+    return render_template(
+        "instructor/data.html",
+        datasets=[describe_dataset(name) for name in names],
+        active=active_dataset(get_db()),
+        class_names=CLASS_NAMES,
+    )
+
+
+@bp.route("/data/<name>/activate", methods=["POST"])
+@instructor_required
+def activate(name: str):
+    try:
+        check_dataset(dataset_paths(current_app.config["DATA_DIR"], name))
+    except DatasetError as error:
+        abort(400, str(error))
+    db = get_db()
+    db.get(EventSettings, 1).active_dataset = name
+    db.commit()
+    flash(f"New submissions are now graded on data set {name}.")
+    return redirect(url_for("instructor.data"))
+
+
+@bp.route("/data/<name>/<split>/<int:index>.png")
+@instructor_required
+def thumbnail(name: str, split: str, index: int):
+    try:
+        png = thumbnail_png(dataset_paths(current_app.config["DATA_DIR"], name), split, index)
+    except DatasetError:
+        abort(404)
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=3600"})
