@@ -28,12 +28,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
 
-    from server import db, errors, executor_runtime
+    from server import db, errors, executor_runtime, headers
     from server.views import auth, exercises, instructor, leaderboard, submissions
 
     db.init_app(app)
     csrf.init_app(app)
     errors.init_app(app)
+    headers.init_app(app)
     for blueprint in (auth.bp, exercises.bp, submissions.bp, leaderboard.bp, instructor.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["event_title"] = lambda: app.config["EVENT_TITLE"]

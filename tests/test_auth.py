@@ -184,3 +184,24 @@ def test_open_redirect_after_login_is_refused(app):
         data={"csrf_token": token, "display_name": "Ada", "password": "personal-pass-1"},
     )
     assert response.headers["Location"] == "/"
+
+
+def test_security_headers_on_every_page(client):
+    response = client.get("/login")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_display_names_are_escaped_everywhere(app):
+    client = app.test_client()
+    name = "Bob's <b>"  # the apostrophe is allowed in names; markup characters are refused
+    response = post_form(
+        client,
+        "/join",
+        {"event_password": EVENT_PASSWORD, "display_name": name, "password": "x" * 8, "password_confirm": "x" * 8},
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "&lt;b&gt;" in page and "<b>" not in page
+    join(client, "O'Brien")
+    assert "O&#39;Brien" in client.get("/").get_data(as_text=True)

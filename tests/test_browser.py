@@ -94,6 +94,8 @@ def test_join_submit_and_see_the_score_in_a_browser(live_server, page):
     page.click("text=Look at the data")
     assert page.is_visible("text=ABCD rule")
     assert "def train(data)" in page.input_value("textarea[name=code]")
+    page.wait_for_selector(".CodeMirror .cm-keyword")  # the editor highlights Python
+    assert "def train(data)" in page.inner_text(".CodeMirror")
     shot(page, "03-exercise")
     page.click("button:has-text('Submit')")
     assert "/submissions/" in page.url
