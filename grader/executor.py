@@ -34,6 +34,10 @@ class ClaimedJob:
     dataset: str
 
 
+class ClaimLost(Exception):
+    """The job was cancelled or taken over by another worker while it ran: stop, record nothing."""
+
+
 class JobStore(Protocol):
     def claim_next_job(self, worker: str, lease_seconds: float) -> ClaimedJob | None: ...
     def renew_lease(self, job: ClaimedJob, lease_seconds: float) -> bool: ...
@@ -92,6 +96,7 @@ class LocalExecutor:
         self.stopping = threading.Event()
         self.wakeup = threading.Event()
         self.threads: list[threading.Thread] = []
+        self.running: set[int] = set()  # submission ids being graded right now
         self.worker_name = f"{os.uname().nodename}:{os.getpid()}"
 
     def start(self) -> None:
@@ -99,6 +104,9 @@ class LocalExecutor:
             thread = threading.Thread(target=self._slot_loop, name=f"slot-{index}", daemon=True)
             thread.start()
             self.threads.append(thread)
+
+    def busy(self) -> bool:
+        return bool(self.running)
 
     def notify(self) -> None:
         """Wake idle slots now (a new job was queued in this process)."""
@@ -131,7 +139,11 @@ class LocalExecutor:
             return False
         if job is None:
             return False
-        self._run_claimed(job, uid)
+        self.running.add(job.submission_id)
+        try:
+            self._run_claimed(job, uid)
+        finally:
+            self.running.discard(job.submission_id)
         return True
 
     def _run_claimed(self, job: ClaimedJob, uid: int) -> None:
@@ -141,19 +153,24 @@ class LocalExecutor:
             now = time.monotonic()
             if now - last_report[0] >= self.settings.progress_seconds:
                 last_report[0] = now
-                self.store.renew_lease(job, self.settings.lease_seconds)
+                if not self.store.renew_lease(job, self.settings.lease_seconds):
+                    raise ClaimLost(f"submission {job.submission_id} was cancelled or claimed elsewhere")
                 self.store.report_progress(job, progress)
 
         result: GradeResult | None = None
+        claim_lost = False
         try:
             result = self.grade_job(job, uid, on_progress)
+        except ClaimLost:
+            log.info("stopped submission %s: the claim was lost (cancelled?)", job.submission_id)
+            claim_lost = True
         except Exception as error:
             log.exception("grading submission %s failed", job.submission_id)
             result = GradeResult(
                 status="failed", error_kind="infrastructure", message=f"{type(error).__name__}: {error}"
             )
         finally:
-            if result is None:  # interrupted (KeyboardInterrupt, SystemExit): hand the job back
-                self.store.release_job(job, "the worker stopped while running it")
-            else:
+            if result is not None:
                 self.store.record_result(job, result)
+            elif not claim_lost:  # interrupted (KeyboardInterrupt, SystemExit): hand the job back
+                self.store.release_job(job, "the worker stopped while running it")

@@ -78,11 +78,7 @@ class DatabaseJobStore:
     def claim_next_job(self, worker: str, lease_seconds: float) -> ClaimedJob | None:
         with new_session(self.app) as db, db.begin():
             now = utcnow()
-            db.execute(
-                update(Submission)
-                .where(Submission.status.in_(("running", "scoring")), Submission.lease_expires_at < now)
-                .values(status="queued", claim_token=None, worker=None, lease_expires_at=None)
-            )
+            self._requeue_expired(db, now)
             query = select(Submission.id).where(Submission.status == "queued").order_by(Submission.id).limit(1)
             if db.bind.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
@@ -106,6 +102,28 @@ class DatabaseJobStore:
                 return None
             row = db.get(Submission, candidate)
             return ClaimedJob(row.id, token, row.code, row.exercise_slug, row.dataset)
+
+    def _requeue_expired(self, db, now) -> None:
+        """Jobs whose worker died go back to the queue; one that killed its worker too often fails instead."""
+        expired = (Submission.status.in_(("running", "scoring")), Submission.lease_expires_at < now)
+        message = f"the worker stopped {self.max_attempts} times while running this job"
+        db.execute(
+            update(Submission)
+            .where(*expired, Submission.attempts >= self.max_attempts)
+            .values(
+                status="failed",
+                error_kind="infrastructure",
+                error_message=message,
+                claim_token=None,
+                lease_expires_at=None,
+                finished_at=now,
+            )
+        )
+        db.execute(
+            update(Submission)
+            .where(*expired)
+            .values(status="queued", claim_token=None, worker=None, lease_expires_at=None)
+        )
 
     def _owned(self, job: ClaimedJob):
         return update(Submission).where(Submission.id == job.submission_id, Submission.claim_token == job.token)
@@ -149,6 +167,17 @@ class DatabaseJobStore:
             row.log, row.seconds = result.log, result.seconds
             row.finished_at, row.claim_token, row.lease_expires_at = utcnow(), None, None
             return True
+
+
+def cancel_submission(db, submission: Submission) -> bool:
+    """Cancel a queued or running submission; a running job's worker notices at its next lease renewal."""
+    cancelled = db.execute(
+        update(Submission)
+        .where(Submission.id == submission.id, Submission.status.in_(("queued", "running", "scoring")))
+        .values(status="cancelled", claim_token=None, lease_expires_at=None, finished_at=utcnow())
+    )
+    db.commit()
+    return cancelled.rowcount == 1
 
 
 def grade_claimed_job(app: Flask, job: ClaimedJob, uid: int, on_progress) -> GradeResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+import time
 
 import pytest
 from factories import join, post_form, submit_code, wait_for_terminal
@@ -154,3 +155,21 @@ def test_participants_cannot_see_each_others_code_or_log(running):
         assert "ada-secret-marker" not in response.get_data(as_text=True)
     assert "ada-secret-marker" not in bob.get(f"/exercises/{SLUG}?restore=1").get_data(as_text=True)
     assert "ada-secret-marker" in ada.get(f"/submissions/{new_id}").get_data(as_text=True)
+
+
+def test_cancelling_a_running_job_stops_it(running):
+    client = running.test_client()
+    join(client, "Ada")
+    new_id = submission_id(submit_code(client, SLUG, SLEEPS))
+    for _ in range(120):
+        if client.get(f"/submissions/{new_id}.json").get_json()["status"] == "running":
+            break
+        time.sleep(0.25)
+    post_form(client, f"/submissions/{new_id}/cancel", {}, form_url=f"/submissions/{new_id}")
+    assert client.get(f"/submissions/{new_id}.json").get_json()["status"] == "cancelled"
+    executor = running.extensions["executor"]
+    started = time.monotonic()
+    while time.monotonic() - started < 60 and executor.busy():
+        time.sleep(0.25)
+    assert not executor.busy(), "the slot is still running the cancelled job"
+    assert client.get(f"/submissions/{new_id}.json").get_json()["status"] == "cancelled"

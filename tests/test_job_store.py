@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from factories import join
+from factories import join, post_form
 from sqlalchemy import select
 
 from grader.grading import GradeResult, Progress
@@ -103,3 +103,46 @@ def test_leaderboard_keeps_each_participants_best(app, store):
         (1, "Ada", 0.8, 2),
         (2, "Bob", 0.7, 1),
     ]
+
+
+def test_a_job_that_keeps_killing_its_worker_fails_after_the_last_attempt(app, store):
+    (only,) = add_submissions(app, 1)
+
+    def claim_and_let_expire():
+        job = store.claim_next_job("doomed-worker", 60)
+        with new_session(app) as db:
+            db.get(Submission, only).lease_expires_at = utcnow() - timedelta(seconds=1)
+            db.commit()
+        return job
+
+    claim_and_let_expire()
+    claim_and_let_expire()  # attempts == max_attempts (2)
+    assert store.claim_next_job("w", 60) is None
+    row = status_of(app, only)
+    assert row.status == "failed" and row.error_kind == "infrastructure"
+    assert "stopped 2 times" in row.error_message
+
+
+def test_cancelled_jobs_lose_their_claim(app, store):
+    from server.jobs import cancel_submission
+
+    (only,) = add_submissions(app, 1)
+    job = store.claim_next_job("w", 60)
+    with new_session(app) as db:
+        assert cancel_submission(db, db.get(Submission, only)) is True
+        assert cancel_submission(db, db.get(Submission, only)) is False
+    assert store.renew_lease(job, 60) is False
+    assert store.record_result(job, GradeResult(status="done", public_score=0.9)) is False
+    assert status_of(app, only).status == "cancelled"
+
+
+def test_only_the_owner_can_cancel(app):
+    (only,) = add_submissions(app, 1, "Ada")
+    bob = app.test_client()
+    join(bob, "Bob")
+    token_page = "/exercises/cnn-from-scratch"
+    assert post_form(bob, f"/submissions/{only}/cancel", {}, form_url=token_page).status_code == 404
+    ada = app.test_client()
+    post_form(ada, "/login", {"display_name": "Ada", "password": "personal-pass-1"})
+    response = post_form(ada, f"/submissions/{only}/cancel", {}, form_url=token_page)
+    assert response.status_code == 302 and status_of(app, only).status == "cancelled"

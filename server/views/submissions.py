@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, jsonify, render_template
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, url_for
 from sqlalchemy import select
 
 from server.db import get_db
-from server.jobs import catalog
+from server.jobs import cancel_submission, catalog
 from server.models import Submission
 
 bp = Blueprint("submissions", __name__)
@@ -73,3 +73,13 @@ def show(submission_id: int):
 @bp.route("/submissions/<int:submission_id>.json")
 def show_json(submission_id: int):
     return jsonify(as_json(visible_submission(submission_id)))
+
+
+@bp.route("/submissions/<int:submission_id>/cancel", methods=["POST"])
+def cancel(submission_id: int):
+    submission = visible_submission(submission_id)
+    if cancel_submission(get_db(), submission):
+        flash("Cancelled. It does not count on the leaderboard.")
+    else:
+        flash("It had already finished.")
+    return redirect(url_for("submissions.show", submission_id=submission_id))
