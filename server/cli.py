@@ -32,7 +32,15 @@ def main() -> None:
 
 def register_commands(app: Flask) -> None:
     """Attach the commands to ``app.cli`` so `workshop`, `flask --app server` and test runners all see them."""
-    for command in (init_command, serve_command, worker_command, grade_command, data_group, exercises_group):
+    for command in (
+        init_command,
+        serve_command,
+        worker_command,
+        grade_command,
+        data_group,
+        exercises_group,
+        export_command,
+    ):
         app.cli.add_command(command)
 
 
@@ -195,6 +203,21 @@ def _print_result(result) -> None:
             click.echo(result.traceback)
     for note in result.notes:
         click.echo(f"note: {note}")
+
+
+@click.command("export")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("workshop-export"), show_default=True
+)
+@with_appcontext
+def export_command(out: Path) -> None:
+    """Write participants, submissions (with their code) and leaderboards (with private scores) to a folder."""
+    from server.export import export_event
+    from server.jobs import catalog
+
+    with new_session(current_app) as db:
+        counts = export_event(db, list(catalog()), out)
+    click.echo(f"Exported {counts['participants']} participants and {counts['submissions']} submissions to {out}")
 
 
 @click.group("data")

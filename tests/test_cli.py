@@ -116,3 +116,25 @@ def test_grade_names_unknown_exercises(runner, tmp_path):
     file.write_text("def train(data): ...\n")
     result = runner.invoke(args=["grade", str(file), "--exercise", "nope"])
     assert result.exit_code != 0 and "unknown exercise 'nope'" in result.output
+
+
+def test_export_writes_participants_submissions_code_and_leaderboards(app, runner, tmp_path):
+    from factories import join
+    from test_job_store import add_submissions
+
+    from grader.grading import GradeResult
+    from server.jobs import DatabaseJobStore
+
+    join(app.test_client(), "Bob")
+    add_submissions(app, 1, "Ada")
+    store = DatabaseJobStore(app)
+    job = store.claim_next_job("w", 60)
+    store.record_result(job, GradeResult(status="done", public_score=0.8, private_score=0.7))
+    out = tmp_path / "export"
+    result = runner.invoke(args=["export", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 participants and 1 submissions" in result.output
+    assert (out / "code" / f"{job.submission_id}.py").read_text().startswith("def train")
+    board = (out / "leaderboard-cnn-from-scratch.csv").read_text().splitlines()
+    assert board[0].startswith("rank,display_name,public_score,private_score") and board[1].startswith("1,Ada,0.8,0.7")
+    assert "Ada" in (out / "submissions.csv").read_text()
