@@ -1,10 +1,15 @@
 """Deterministic synthetic dermoscopy-like data set: benign vs malignant lesions drawn after the ABCD rule.
 
 Malignant lesions are on average more Asymmetric, have more irregular Borders, more Colours (black,
-blue-grey, red, white) and a larger Diameter; benign ones are rounder, smoother and uniformly brown.
-Every feature is drawn from overlapping per-class distributions so that the task is learnable but not
-trivial. Each image has its own random stream (seed, split, index), so the output depends only on the
-arguments, never on the order or the process in which images are rendered.
+blue-grey, red, white, contrasting dark and pale patches) and a larger Diameter; benign ones are rounder,
+smoother and uniformly brown. One latent "atypia" score per lesion, drawn from overlapping per-class Beta
+distributions, drives all four features (each with its own noise), so some benign lesions look atypical and
+some malignant ones look innocent. The task is learnable but not trivial: on the default set at 64 px, a
+small CNN trained from scratch for 5 epochs reaches a test ROC AUC of roughly 0.72-0.89 (about 0.85 after
+10 epochs), while a logistic regression on the mean colour of the image reaches 0.75-0.80.
+
+Each image has its own random stream (seed, split, index), so the output depends only on the arguments,
+never on the order or the process in which images are rendered.
 """
 
 from __future__ import annotations
@@ -22,84 +27,74 @@ RGB = tuple[float, float, float]
 
 
 @dataclass(frozen=True)
-class ClassProfile:
-    """Per-class distributions of the ABCD features; the two profiles overlap on purpose."""
-
-    diameter_mean: float  # lesion diameter as a fraction of the image width
-    diameter_sd: float
-    asymmetry_beta: tuple[float, float]  # Beta(a, b) of the asymmetry score in [0, 1]
-    irregularity_beta: tuple[float, float]  # Beta(a, b) of the border irregularity score in [0, 1]
-    extra_colour_odds: tuple[float, ...]  # probability of 0, 1, 2, ... extra colours
-    extra_colour_weights: dict[str, float]  # which extra colours appear, relative weights
-
-
-@dataclass(frozen=True)
 class LesionFeatures:
     """The ABCD parameters of one lesion, drawn before rendering (and useful to check the classes differ)."""
 
     label: int
-    diameter: float
-    asymmetry: float
-    irregularity: float
+    atypia: float  # latent 0..1 score that drives all four ABCD features together
+    diameter: float  # fraction of the image width
+    asymmetry: float  # 0..1: strength of the odd harmonics of the outline and of the eccentric pigment
+    irregularity: float  # 0..1: strength of the high harmonics of the outline
     base_colour: RGB
     extra_colours: tuple[str, ...]
+    variegation: float  # 0..1: contrast of dark and pale patches that leave the mean colour roughly unchanged
 
 
-def palette() -> dict[str, RGB]:
-    """RGB colours of lesion structures seen in dermoscopy."""
+@dataclass(frozen=True)
+class Structure:
+    """How one extra colour is drawn inside a lesion."""
+
+    colour: RGB
+    softness: float  # width of the blotch edge, in units of the texture field's spread
+    opacity: tuple[float, float]  # range of the blotch's peak opacity
+
+
+def structures() -> dict[str, Structure]:
+    """Colours of lesion structures seen in dermoscopy; blue-grey veils and white scars are soft, black is sharp."""
     return {
-        "light_brown": (170.0, 118.0, 82.0),
-        "dark_brown": (80.0, 48.0, 32.0),
-        "black": (32.0, 24.0, 24.0),
-        "blue_grey": (100.0, 112.0, 138.0),
-        "red": (178.0, 78.0, 78.0),
-        "white": (218.0, 205.0, 198.0),
+        "light_brown": Structure((170.0, 118.0, 82.0), 0.8, (0.5, 0.8)),
+        "dark_brown": Structure((80.0, 48.0, 32.0), 0.6, (0.6, 0.9)),
+        "black": Structure((32.0, 24.0, 24.0), 0.35, (0.75, 0.95)),
+        "blue_grey": Structure((100.0, 112.0, 138.0), 0.6, (0.6, 0.9)),
+        "red": Structure((178.0, 78.0, 78.0), 0.5, (0.5, 0.8)),
+        "white": Structure((218.0, 205.0, 198.0), 0.5, (0.6, 0.85)),
     }
 
 
-def class_profile(label: int) -> ClassProfile:
-    """ABCD feature distributions of benign (0) or malignant (1) lesions."""
-    if label == 0:
-        return ClassProfile(
-            diameter_mean=0.30,
-            diameter_sd=0.07,
-            asymmetry_beta=(2.0, 5.0),
-            irregularity_beta=(2.0, 5.0),
-            extra_colour_odds=(0.6, 0.3, 0.1),
-            extra_colour_weights={"light_brown": 0.45, "dark_brown": 0.4, "blue_grey": 0.05, "red": 0.05,
-                                  "black": 0.05},
-        )
-    return ClassProfile(
-        diameter_mean=0.40,
-        diameter_sd=0.09,
-        asymmetry_beta=(3.5, 3.0),
-        irregularity_beta=(3.5, 3.0),
-        extra_colour_odds=(0.15, 0.3, 0.35, 0.2),
-        extra_colour_weights={"light_brown": 0.05, "dark_brown": 0.2, "black": 0.25, "blue_grey": 0.3, "red": 0.1,
-                              "white": 0.1},
-    )
+def atypia_beta(label: int) -> tuple[float, float]:
+    """Beta(a, b) of the latent atypia of benign (0) or malignant (1) lesions; they overlap on purpose.
+
+    Alone, the atypia separates the classes with a ROC AUC of about 0.93; the per-feature noise added in
+    ``sample_lesion`` keeps what any model can reach from the pixels a little lower.
+    """
+    return (2.0, 5.0) if label == 0 else (4.5, 2.5)
 
 
 def sample_lesion(rng: np.random.Generator, label: int) -> LesionFeatures:
-    """Draw the ABCD features of one lesion of class ``label`` from its class profile."""
-    profile = class_profile(label)
-    diameter = float(np.clip(rng.normal(profile.diameter_mean, profile.diameter_sd), 0.12, 0.75))
-    asymmetry = float(rng.beta(*profile.asymmetry_beta))
-    irregularity = float(rng.beta(*profile.irregularity_beta))
+    """Draw the ABCD features of one lesion of class ``label``: all follow its atypia, each with its own noise."""
+    atypia = float(rng.beta(*atypia_beta(label)))
+    diameter = float(np.clip(0.42 + 0.4 * atypia + rng.normal(0.0, 0.07), 0.25, 0.95))
+    asymmetry = float(np.clip(atypia + rng.normal(0.0, 0.15), 0.0, 1.0))
+    irregularity = float(np.clip(atypia + rng.normal(0.0, 0.15), 0.0, 1.0))
     darkness = rng.uniform(0.0, 1.0)
     tan, brown = np.array([188.0, 138.0, 100.0]), np.array([98.0, 60.0, 40.0])
     base = tan + (brown - tan) * darkness + rng.normal(0.0, 6.0, 3)
-    names = list(profile.extra_colour_weights)
-    weights = np.array([profile.extra_colour_weights[name] for name in names])
-    count = int(rng.choice(len(profile.extra_colour_odds), p=profile.extra_colour_odds))
+    count = int(np.clip(np.rint(4.5 * atypia + rng.normal(0.0, 0.5)), 0, 4))
+    names = list(structures())
+    atypical_weight = {"black": 2.0, "blue_grey": 3.0, "red": 1.0, "white": 1.0}
+    weights = np.array(
+        [0.02 + (atypia**2 * atypical_weight[name] if name in atypical_weight else 1.0 - atypia) for name in names]
+    )
     chosen = rng.choice(len(names), size=count, replace=False, p=weights / weights.sum())
     return LesionFeatures(
         label=label,
+        atypia=atypia,
         diameter=diameter,
         asymmetry=asymmetry,
         irregularity=irregularity,
         base_colour=(float(base[0]), float(base[1]), float(base[2])),
         extra_colours=tuple(names[index] for index in chosen),
+        variegation=float(np.clip(1.8 * (atypia - 0.3) + rng.normal(0.0, 0.15), 0.0, 0.85)),
     )
 
 
@@ -142,7 +137,7 @@ def skin_background(rng: np.random.Generator, grid: Grid) -> np.ndarray:
     tone = light + (dark - light) * rng.uniform(0.0, 1.0) + rng.normal(0.0, 7.0, 3)
     shading = 1.0 + 0.06 * smooth_field(rng, grid.axis, waves=4, max_cycles=1.5)
     shading += rng.uniform(-0.08, 0.08) * grid.x + rng.uniform(-0.08, 0.08) * grid.y
-    if rng.random() < 0.25:
+    if rng.random() < 0.15:
         radius = np.hypot(grid.x, grid.y)
         edge = rng.uniform(0.5, 0.7)
         shading *= np.clip(1.0 - (radius - edge) / 0.08, 0.15, 1.0)
@@ -187,20 +182,46 @@ def lesion_layer(rng: np.random.Generator, features: LesionFeatures, grid: Grid)
 def lesion_colour(
     rng: np.random.Generator, features: LesionFeatures, grid: Grid, depth: np.ndarray, mean_radius: float
 ) -> np.ndarray:
-    """Brown body darker towards the middle, mottled, with blotches of the extra colours."""
+    """Brown body darker towards the middle, with a pigment network, blotches of extra colours, dark/pale patches."""
     inside = np.clip(depth, 0.0, 1.0)
     cycles = 1.0 / max(mean_radius, 0.05)
     shade = 1.0 - rng.uniform(0.0, 0.3) * inside + 0.04 * smooth_field(rng, grid.axis, waves=5, max_cycles=cycles)
+    shade *= 1.0 - pigment_network(rng, features, grid, mean_radius) * (depth > 0.0)
     colour = np.asarray(features.base_colour) * shade[..., None]
-    colours = palette()
     lesion_pixels = depth > 0.0
+    structures_by_name = structures()
+    direction = rng.normal(0.0, 1.0, 2)
+    eccentric = (direction[0] * grid.x + direction[1] * grid.y) / (np.hypot(*direction) * mean_radius + 1e-9)
     for name in features.extra_colours:
-        field = smooth_field(rng, grid.axis, waves=5, max_cycles=cycles) + 1.5 * features.asymmetry * depth
-        coverage = rng.uniform(0.12, 0.4)
+        structure = structures_by_name[name]
+        field = smooth_field(rng, grid.axis, waves=5, max_cycles=cycles) + 0.6 * features.asymmetry * eccentric
+        coverage = min(0.1 + 0.6 * features.atypia + rng.uniform(0.0, 0.15), 0.8)
         threshold = np.quantile(field[lesion_pixels], 1.0 - coverage) if lesion_pixels.any() else np.inf
-        blotch = np.clip((field - threshold) / 0.3 + 0.5, 0.0, 1.0) * rng.uniform(0.6, 0.95)
-        colour += (np.asarray(colours[name]) - colour) * blotch[..., None]
+        peak = rng.uniform(*structure.opacity)
+        blotch = np.clip((field - threshold) / structure.softness + 0.5, 0.0, 1.0) * peak
+        colour += (np.asarray(structure.colour) - colour) * blotch[..., None]
+    patches = np.tanh(smooth_field(rng, grid.axis, waves=12, max_cycles=2.0 * cycles) / 0.4) * features.variegation
+    dark, pale = np.array([44.0, 32.0, 34.0]), np.array([198.0, 172.0, 168.0])
+    colour += (dark - colour) * np.clip(patches, 0.0, 1.0)[..., None]
+    colour += (pale - colour) * np.clip(-patches, 0.0, 1.0)[..., None]
     return colour
+
+
+def pigment_network(rng: np.random.Generator, features: LesionFeatures, grid: Grid, mean_radius: float) -> np.ndarray:
+    """Darkening (0..1) by a pigment network: a regular mesh when typical, warped, thick and broken when not."""
+    period = mean_radius * rng.uniform(0.3, 0.45)
+    warp = (0.1 + 0.5 * features.irregularity) * period
+    angle = rng.uniform(0.0, np.pi)
+    along = (grid.x * np.cos(angle) + grid.y * np.sin(angle)) / period
+    across = (-grid.x * np.sin(angle) + grid.y * np.cos(angle)) / period
+    cycles = 2.0 / period
+    along = along + warp / period * smooth_field(rng, grid.axis, waves=4, max_cycles=cycles)
+    across = across + warp / period * smooth_field(rng, grid.axis, waves=4, max_cycles=cycles)
+    distance = np.minimum(np.abs(np.sin(np.pi * along)), np.abs(np.sin(np.pi * across)))
+    width = 0.25 + 0.25 * features.irregularity * rng.random()
+    lines = np.exp(-((distance / width) ** 2))
+    broken = np.clip(0.5 + features.irregularity * smooth_field(rng, grid.axis, waves=4, max_cycles=cycles), 0.0, 1.0)
+    return rng.uniform(0.08, 0.25) * lines * (1.0 - 0.8 * features.irregularity + 0.8 * features.irregularity * broken)
 
 
 def hair_layer(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -302,8 +323,9 @@ def validate_arguments(
             raise ValueError(f"{name} must be a number strictly between 0 and 1, got {fraction!r}")
 
 
-def write_split_images(paths: DatasetPaths, split: str, seed: int, sources: list[int], labels: np.ndarray,
-                       size: int) -> None:
+def write_split_images(
+    paths: DatasetPaths, split: str, seed: int, sources: list[int], labels: np.ndarray, size: int
+) -> None:
     """Render image ``sources[row]`` of ``split`` with label ``labels[row]`` into row ``row`` of its .npy."""
     images = open_image_array(paths.images(split), len(sources), size)
     for row, source in enumerate(sources):
@@ -319,8 +341,9 @@ def count_classes(labels: np.ndarray | list[int]) -> dict[str, int]:
     return {name: int(np.sum(values == label)) for label, name in enumerate(CLASS_NAMES)}
 
 
-def write_labelled_split(paths: DatasetPaths, split: str, seed: int, total: int, malignant_fraction: float,
-                         size: int) -> dict[str, int]:
+def write_labelled_split(
+    paths: DatasetPaths, split: str, seed: int, total: int, malignant_fraction: float, size: int
+) -> dict[str, int]:
     """Write a train or val split (images + ``image_id,label`` index); returns its class counts."""
     labels = stratified_labels(split_rng(seed, split), *class_counts(total, malignant_fraction, minimum=1))
     write_split_images(paths, split, seed, list(range(total)), labels, size)
@@ -329,8 +352,9 @@ def write_labelled_split(paths: DatasetPaths, split: str, seed: int, total: int,
     return count_classes(labels)
 
 
-def write_test_split(paths: DatasetPaths, seed: int, total: int, malignant_fraction: float, public_fraction: float,
-                     size: int) -> dict[str, dict[str, int]]:
+def write_test_split(
+    paths: DatasetPaths, seed: int, total: int, malignant_fraction: float, public_fraction: float, size: int
+) -> dict[str, dict[str, int]]:
     """Write the test split: shuffled images with opaque ids, hidden labels and partitions; returns class counts."""
     rng = split_rng(seed, "test")
     source_labels = stratified_labels(rng, *class_counts(total, malignant_fraction, minimum=2))
@@ -341,14 +365,22 @@ def write_test_split(paths: DatasetPaths, seed: int, total: int, malignant_fract
     partition = [source_partition[source] for source in order]
     write_split_images(paths, "test", seed, order, labels, size)
     write_csv(paths.index("test"), ("image_id",), [(image_id,) for image_id in ids])
-    write_csv(paths.test_labels, ("image_id", "label", "partition"),
-              [(image_id, int(label), part) for image_id, label, part in zip(ids, labels, partition)])
-    write_csv(paths.id_map, ("image_id", "source_id"),
-              [(image_id, f"synthetic-test-{source:05d}") for image_id, source in zip(ids, order)])
+    write_csv(
+        paths.test_labels,
+        ("image_id", "label", "partition"),
+        [(image_id, int(label), part) for image_id, label, part in zip(ids, labels, partition, strict=True)],
+    )
+    write_csv(
+        paths.id_map,
+        ("image_id", "source_id"),
+        [(image_id, f"synthetic-test-{source:05d}") for image_id, source in zip(ids, order, strict=True)],
+    )
     return {
         "test": count_classes(labels),
-        **{f"test_{part}": count_classes([lab for lab, p in zip(labels, partition) if p == part])
-           for part in ("public", "private")},
+        **{
+            f"test_{part}": count_classes([lab for lab, p in zip(labels, partition, strict=True) if p == part])
+            for part in ("public", "private")
+        },
     }
 
 
@@ -376,8 +408,11 @@ def generate_synthetic(
         "format": "synthetic",
         "seed": int(seed),
         "size": int(size),
-        "fractions": {**{split: int(n) for split, n in requested.items()},
-                      "malignant_fraction": float(malignant_fraction), "public_fraction": float(public_fraction)},
+        "fractions": {
+            **{split: int(n) for split, n in requested.items()},
+            "malignant_fraction": float(malignant_fraction),
+            "public_fraction": float(public_fraction),
+        },
         "counts": counts,
         "class_names": list(CLASS_NAMES),
         "generator_version": GENERATOR_VERSION,
