@@ -408,11 +408,11 @@ def generate_synthetic(
         "format": "synthetic",
         "seed": int(seed),
         "size": int(size),
-        "fractions": {
-            **{split: int(n) for split, n in requested.items()},
-            "malignant_fraction": float(malignant_fraction),
-            "public_fraction": float(public_fraction),
-        },
+        # the same keys as the ISIC importer's manifest: split fractions, then the test's public share
+        "fractions": [round(int(n) / sum(requested.values()), 6) for n in requested.values()],
+        "public_fraction": float(public_fraction),
+        "malignant_fraction": float(malignant_fraction),
+        "requested_counts": {split: int(n) for split, n in requested.items()},
         "counts": counts,
         "class_names": list(CLASS_NAMES),
         "generator_version": GENERATOR_VERSION,

@@ -52,7 +52,8 @@ def test_layout_passes_check_dataset(small_set: tuple[DatasetPaths, dict]) -> No
     assert manifest["size"] == 32 and manifest["seed"] == 0
     assert isinstance(manifest["generator_version"], int)
     assert manifest["licence_counts"] == {"synthetic (CC0)": 70}
-    assert manifest["fractions"]["train"] == 40 and manifest["fractions"]["test"] == 20
+    assert manifest["requested_counts"]["train"] == 40 and manifest["requested_counts"]["test"] == 20
+    assert manifest["fractions"] == [0.571429, 0.142857, 0.285714] and manifest["public_fraction"] == 0.5
     for split, count in (("train", 40), ("val", 10), ("test", 20)):
         images = np.load(paths.images(split))
         assert images.dtype == np.uint8 and images.shape == (count, 32, 32, 3)
