@@ -1,4 +1,4 @@
-"""Per-job control groups: memory and process-count limits, OOM detection, kill everything (v2 or v1)."""
+"""Per-job control groups: memory, process-count and CPU limits, OOM detection, kill everything (v2 or v1)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT = "workshop"
+CPU_PERIOD_US = 100_000
+# half the default weight: under contention the web server and the worker get the CPU before jobs do
+JOB_CPU_SHARES, JOB_CPU_WEIGHT = 512, 50
 
 
 def cgroup_version(root: Path = CGROUP_ROOT) -> int | None:
@@ -25,12 +28,26 @@ def cgroup_version(root: Path = CGROUP_ROOT) -> int | None:
     return None
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _write(path: Path, value: str) -> None:
     fd = os.open(path, os.O_WRONLY)
     try:
         os.write(fd, value.encode())
     finally:
         os.close(fd)
+
+
+def _cpu_quota_us(limits: Limits) -> int | None:
+    return int(limits.cpus * CPU_PERIOD_US) if limits.cpus else None
 
 
 @dataclass
@@ -53,7 +70,8 @@ class JobCgroup:
     @classmethod
     def _create_v1(cls, name: str, limits: Limits, root: Path) -> JobCgroup:
         folders = {}
-        for controller in ("memory", "pids"):
+        optional = [c for c in ("cpu", "freezer") if (root / c).is_dir() and os.access(root / c, os.W_OK)]
+        for controller in ("memory", "pids", *optional):
             folder = root / controller / PARENT / name
             folder.mkdir(parents=True, exist_ok=True)
             folders[controller] = folder
@@ -63,20 +81,46 @@ class JobCgroup:
         if swap_file.exists():
             _write(swap_file, memory)
         _write(folders["pids"] / "pids.max", str(limits.max_processes))
+        if "cpu" in folders:
+            _write(folders["cpu"] / "cpu.shares", str(JOB_CPU_SHARES))
+            if (quota := _cpu_quota_us(limits)) is not None:
+                _write(folders["cpu"] / "cpu.cfs_period_us", str(CPU_PERIOD_US))
+                _write(folders["cpu"] / "cpu.cfs_quota_us", str(quota))
         return cls(1, folders)
 
     @classmethod
     def _create_v2(cls, name: str, limits: Limits, root: Path) -> JobCgroup:
         parent = root / PARENT
         parent.mkdir(exist_ok=True)
+        available = set((root / "cgroup.controllers").read_text().split())
+        wanted = " ".join(f"+{c}" for c in ("memory", "pids", "cpu") if c in available)
         for folder in (root, parent):
-            _write(folder / "cgroup.subtree_control", "+memory +pids")
+            _write(folder / "cgroup.subtree_control", wanted)
         folder = parent / name
         folder.mkdir(exist_ok=True)
         _write(folder / "memory.max", str(limits.memory_mb * 1024 * 1024))
         _write(folder / "memory.swap.max", "0")
         _write(folder / "pids.max", str(limits.max_processes))
+        if (folder / "cpu.weight").exists():
+            _write(folder / "cpu.weight", str(JOB_CPU_WEIGHT))
+            quota = _cpu_quota_us(limits)
+            _write(folder / "cpu.max", f"{quota if quota is not None else 'max'} {CPU_PERIOD_US}")
         return cls(2, {"unified": folder})
+
+    @staticmethod
+    def remove_stale(root: Path = CGROUP_ROOT) -> list[Path]:
+        """Remove empty job cgroups whose worker died before cleaning up (named ``job-UID-PID-N``)."""
+        removed = []
+        for folder in root.glob(f"*/{PARENT}/job-*") if cgroup_version(root) == 1 else root.glob(f"{PARENT}/job-*"):
+            parts = folder.name.split("-")
+            if len(parts) != 4 or not parts[2].isdigit() or _alive(int(parts[2])):
+                continue
+            try:
+                folder.rmdir()  # fails while a process is still inside: then it is not stale
+                removed.append(folder)
+            except OSError:
+                continue
+        return removed
 
     def enter(self) -> None:
         """Move the calling process into the job's cgroups (called in the child before exec)."""
@@ -93,20 +137,54 @@ class JobCgroup:
                 continue
         return found
 
+    def describe(self) -> dict:
+        """The limits the kernel actually holds for this job (read back, for the self-check)."""
+        if self.version == 2:
+            folder = self.folders["unified"]
+            files = {"memory": folder / "memory.max", "pids": folder / "pids.max", "cpu": folder / "cpu.max"}
+        else:
+            files = {
+                "memory": self.folders["memory"] / "memory.limit_in_bytes",
+                "pids": self.folders["pids"] / "pids.max",
+            }
+            if "cpu" in self.folders:
+                files["cpu"] = self.folders["cpu"] / "cpu.shares"
+                files["cpu_quota_us"] = self.folders["cpu"] / "cpu.cfs_quota_us"
+        facts: dict = {"version": self.version, "controllers": sorted(self.folders)}
+        for key, path in files.items():
+            try:
+                facts[key] = path.read_text().strip()
+            except OSError:
+                facts[key] = None
+        return facts
+
     def kill_all(self) -> None:
-        """SIGKILL every process still in the job's cgroups, repeating until none is left."""
+        """SIGKILL every process still in the job's cgroups (frozen first where possible, so none can fork)."""
         if self.version == 2 and (self.folders["unified"] / "cgroup.kill").exists():
             _write(self.folders["unified"] / "cgroup.kill", "1")
         for _attempt in range(50):
+            frozen = self._set_freezer("FROZEN")  # a frozen task cannot fork; SIGKILLed, it dies once thawed
             remaining = self.pids()
-            if not remaining:
-                return
             for pid in remaining:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+            if frozen:
+                self._set_freezer("THAWED")
+            if not remaining:
+                return
             time.sleep(0.02)
+
+    def _set_freezer(self, state: str) -> bool:
+        folder = self.folders.get("freezer")
+        if folder is None:
+            return False
+        try:
+            _write(folder / "freezer.state", state)
+            return True
+        except OSError:
+            return False
 
     def out_of_memory(self) -> bool:
         """Whether the kernel's OOM killer acted on this job."""

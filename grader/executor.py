@@ -46,12 +46,14 @@ class JobStore(Protocol):
     def release_job(self, job: ClaimedJob, reason: str) -> None: ...
 
 
-GradeFunction = Callable[[ClaimedJob, int, Callable[[Progress], None]], GradeResult]
+# (job, sandbox uid, progress callback, GPU index or None) -> result
+GradeFunction = Callable[[ClaimedJob, int, Callable[[Progress], None], int | None], GradeResult]
 
 
 @dataclass(frozen=True)
 class ExecutorSettings:
     slots: int = 1
+    gpus: tuple[int, ...] = ()  # one slot per GPU when given (`workshop worker --gpus 0,1`)
     lease_seconds: float = 60
     idle_poll_seconds: float = 1.0
     progress_seconds: float = 2.0
@@ -100,8 +102,9 @@ class LocalExecutor:
         self.worker_name = f"{os.uname().nodename}:{os.getpid()}"
 
     def start(self) -> None:
-        for index in range(self.settings.slots):
-            thread = threading.Thread(target=self._slot_loop, name=f"slot-{index}", daemon=True)
+        gpus = self.settings.gpus or (None,) * self.settings.slots
+        for index, gpu in enumerate(gpus):
+            thread = threading.Thread(target=self._slot_loop, args=(gpu,), name=f"slot-{index}", daemon=True)
             thread.start()
             self.threads.append(thread)
 
@@ -118,19 +121,19 @@ class LocalExecutor:
         for thread in self.threads:
             thread.join(timeout=timeout)
 
-    def _slot_loop(self) -> None:
+    def _slot_loop(self, gpu: int | None = None) -> None:
         slot = SlotLock()
         uid = slot.acquire()
         worker = f"{self.worker_name}:{threading.current_thread().name}"
         try:
             while not self.stopping.is_set():
-                if not self.run_one(worker, uid):
+                if not self.run_one(worker, uid, gpu):
                     self.wakeup.wait(self.settings.idle_poll_seconds)
                     self.wakeup.clear()
         finally:
             slot.release()
 
-    def run_one(self, worker: str, uid: int) -> bool:
+    def run_one(self, worker: str, uid: int, gpu: int | None = None) -> bool:
         """Claim and run one job; False when there was nothing to do."""
         try:
             job = self.store.claim_next_job(worker, self.settings.lease_seconds)
@@ -141,12 +144,12 @@ class LocalExecutor:
             return False
         self.running.add(job.submission_id)
         try:
-            self._run_claimed(job, uid)
+            self._run_claimed(job, uid, gpu)
         finally:
             self.running.discard(job.submission_id)
         return True
 
-    def _run_claimed(self, job: ClaimedJob, uid: int) -> None:
+    def _run_claimed(self, job: ClaimedJob, uid: int, gpu: int | None = None) -> None:
         last_report = [0.0]
 
         def on_progress(progress: Progress) -> None:
@@ -160,7 +163,7 @@ class LocalExecutor:
         result: GradeResult | None = None
         claim_lost = False
         try:
-            result = self.grade_job(job, uid, on_progress)
+            result = self.grade_job(job, uid, on_progress, gpu)
         except ClaimLost:
             log.info("stopped submission %s: the claim was lost (cancelled?)", job.submission_id)
             claim_lost = True

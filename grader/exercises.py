@@ -7,6 +7,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.weights import ARCHITECTURES
+
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 REQUIRED_FILES = ("README.md", "starter.py", "solution.py")
 
@@ -84,6 +86,13 @@ def _check_field(name: str, value: object, where: str) -> list[str]:
         return [f"{where}: field 'score_band' must be {description}, found {value!r}"]
     if name == "allowed_weights" and not all(isinstance(item, str) for item in value):
         return [f"{where}: field 'allowed_weights' must be {description}, found {value!r}"]
+    if name == "allowed_weights":
+        known = ", ".join(ARCHITECTURES)
+        return [
+            f"{where}: field 'allowed_weights': unknown Keras application {item!r}; known: {known}"
+            for item in value
+            if item not in ARCHITECTURES
+        ]
     return []
 
 

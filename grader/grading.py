@@ -15,6 +15,7 @@ from grader.datasets import CLASS_NAMES, DatasetPaths, read_test_ids, read_test_
 from grader.exercises import Exercise
 from grader.sandbox import BASE_UID, Limits, SandboxJob, SandboxResult, get_sandbox
 from grader.scoring import InvalidPredictions, read_predictions, read_progress, read_status, score_predictions
+from grader.weights import exercise_weights
 
 ERROR_KINDS = (
     "syntax_error",
@@ -93,8 +94,15 @@ def check_source(code: bytes | str) -> str:
 
 
 def limits_for(exercise: Exercise, time_limit: float | None = None) -> Limits:
+    """The job's limits; /tmp and /dev/shm are capped below the memory limit they are charged to."""
     seconds = float(time_limit if time_limit is not None else exercise.time_limit)
-    return Limits(wall_seconds=seconds + STARTUP_GRACE_SECONDS, memory_mb=exercise.memory_limit_mb)
+    memory = exercise.memory_limit_mb
+    return Limits(
+        wall_seconds=seconds + STARTUP_GRACE_SECONDS,
+        memory_mb=memory,
+        tmp_mb=max(16, min(1024, memory // 4)),
+        shm_mb=max(16, min(256, memory // 8)),
+    )
 
 
 def _prepare_job_dir(work_dir: Path, code: str, uid: int) -> Path:
@@ -123,6 +131,8 @@ def grade(
     uid: int = BASE_UID,
     on_progress: Callable[[Progress], None] | None = None,
     weights_dir: Path | None = None,
+    gpu: int | None = None,
+    sandbox_options: dict | None = None,
 ) -> GradeResult:
     """Run one submission through the sandbox and score it; never raises for a participant's mistake."""
     started = time.monotonic()
@@ -131,8 +141,9 @@ def grade(
     except SubmissionRejected as error:
         kind = "syntax_error" if error.kind == "syntax_error" else "runtime_error"
         return GradeResult(status="failed", error_kind=kind, message=str(error))
-    backend = get_sandbox(sandbox)
+    backend = get_sandbox(sandbox, **(sandbox_options or {}))
     job_dir = _prepare_job_dir(Path(work_dir or tempfile.gettempdir()) / "workshop-jobs", code, uid)
+    job: SandboxJob | None = None
     try:
         limits = limits_for(exercise, time_limit)
         spec = {
@@ -141,9 +152,10 @@ def grade(
             "predict_reserve_seconds": PREDICT_RESERVE_SECONDS,
             "class_names": list(CLASS_NAMES),
             "module": "submission",
+            "allowed_weights": [item.as_spec() for item in exercise_weights(exercise)],
         }
         job = SandboxJob(
-            job_dir / "code", job_dir / "out", dataset.public, spec, limits, uid=uid, weights_dir=weights_dir
+            job_dir / "code", job_dir / "out", dataset.public, spec, limits, uid=uid, gpu=gpu, weights_dir=weights_dir
         )
 
         def poll(log: str) -> None:
@@ -153,6 +165,8 @@ def grade(
         run = backend.run(job, on_poll=poll)
         result = _interpret(run, job.out_dir, dataset)
     finally:
+        if job is not None:
+            backend.release(job)  # e.g. unmount the output folder, now that the host has read it
         shutil.rmtree(job_dir, ignore_errors=True)
     result.seconds = round(time.monotonic() - started, 3)
     return result

@@ -1,12 +1,22 @@
 """In-sandbox harness: imports the submission, calls ``train(data)``, predicts the test images.
 
-Runs inside the sandbox as ``python -I harness.py SPEC.json``: it must depend only on the standard
-library, NumPy and TensorFlow, never on the ``grader`` package. Everything it writes goes to the
-output folder and is read by the host as hostile input:
+Runs inside the sandbox as ``python -I harness.py SPEC.json`` (and on a participant's laptop through the
+starter kit's ``run_local.py``): it must depend only on the standard library, NumPy and TensorFlow, never
+on the ``grader`` package. Everything it writes goes to the output folder and is read by the host as
+hostile input:
 
 * ``predictions.csv`` -- ``image_id,malignant`` for every test image;
 * ``progress.jsonl``  -- one JSON object per finished epoch (written live);
 * ``status.json``     -- ``{"ok": bool, "error_kind", "message", "traceback", "notes", "run_info"}``.
+
+Besides running the code it keeps two promises of the workshop:
+
+* **Time.** Every ``model.fit`` reports its epochs live and is stopped in time, between epochs or in the
+  middle of one, so that predicting fits in the reserve; the weights of the best epoch seen so far are
+  restored before predicting, and a note says that training was cut short.
+* **Pretrained weights offline.** ``weights="imagenet"`` finds the files the server prepared (bound
+  read-only at ``spec["weights_dir"]``) without a download; a missing or disallowed file fails with a
+  message that names it and the command that fetches it.
 """
 
 from __future__ import annotations
@@ -20,9 +30,12 @@ import platform
 import sys
 import time
 import traceback
+import urllib.parse
 
 IMPORT_ERRORS = (ImportError,)
 PREDICT_BATCH = 64
+STAND_IN_SUFFIX = ".stand-in"  # marker next to a weights file that is a random-init stand-in (offline development)
+PREPARE_COMMAND = "workshop prepare-weights"
 
 
 class ContractError(Exception):
@@ -31,6 +44,18 @@ class ContractError(Exception):
     def __init__(self, kind: str, message: str):
         super().__init__(message)
         self.kind = kind
+
+
+class WeightsUnavailable(RuntimeError):
+    """Pretrained weights that this job cannot load: not prepared on the server, or not allowed here."""
+
+
+class DownloadUnavailable(RuntimeError):
+    """Code in the sandbox tried to download something; there is no network there."""
+
+
+class TrainingCutShort(Exception):
+    """Raised from a callback to leave ``model.fit`` at once when the time is up (caught by the harness)."""
 
 
 class Output:
@@ -52,27 +77,46 @@ class Output:
             json.dump(status, handle, default=str)
 
 
-class WorkshopData:
-    """What ``train(data)`` receives: batched datasets, image size, class names, a clock and a logger."""
+class Notes:
+    """Plain-language remarks for the participant, each kept once, also printed to the log."""
 
-    def __init__(self, spec: dict, deadline: float):
+    def __init__(self):
+        self.items: list[str] = []
+
+    def add(self, note: str) -> None:
+        if note not in self.items:
+            self.items.append(note)
+            print(f"[harness] {note}", flush=True)
+
+
+# --- the data handed to train(data) ------------------------------------------------------------------------
+
+
+class WorkshopData:
+    """What ``train(data)`` receives: batched datasets, image size, class names, a clock and loggers."""
+
+    def __init__(self, spec: dict, guard: TrainingGuard):
         import numpy as np
 
         self.image_size = int(spec["image_size"])
         self.class_names = tuple(spec.get("class_names", ("benign", "malignant")))
         self.batch_size = int(spec.get("batch_size", 32))
         self._dir = spec["data_dir"]
-        self._deadline = deadline
+        self._guard = guard
         self._np = np
         self.train = self._labelled("train", shuffle=True)
         self.val = self._labelled("val", shuffle=False)
 
     def seconds_left(self) -> float:
-        """Seconds until the harness must stop training to leave time for predicting."""
-        return max(0.0, self._deadline - time.monotonic())
+        """Seconds of training time left; the time for predicting the test images is already set aside."""
+        return self._guard.seconds_left()
 
     def log(self, message: object) -> None:
         print(f"[data.log] {message}", flush=True)
+
+    def log_epoch(self, **metrics: float) -> None:
+        """Show one epoch of a custom training loop on the submission page (``model.fit`` does this itself)."""
+        self._guard.record_epoch(metrics)
 
     def _images(self, split: str):
         return self._np.load(os.path.join(self._dir, f"{split}.npy"), mmap_mode="r", allow_pickle=False)
@@ -120,38 +164,184 @@ def resize(batch, image_size: int, stored_size: int):
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
-def install_progress_hook(output: Output, data: WorkshopData, reserve_seconds: float) -> list[str]:
-    """Make every ``model.fit`` report per-epoch metrics and stop in time, without the participant's help."""
+# --- time budget and live progress ---------------------------------------------------------------------------
+
+
+def pick_monitor(logs: dict) -> tuple[str, str] | None:
+    """The epoch metric that says which weights are best: validation AUC, else validation loss, else loss."""
+    finite = [key for key, value in logs.items() if _finite(value) is not None]
+    for wanted, mode in (
+        (lambda key: key.lower().startswith("val_") and "auc" in key.lower(), "max"),
+        (lambda key: key == "val_loss", "min"),
+        (lambda key: "auc" in key.lower(), "max"),
+        (lambda key: key == "loss", "min"),
+    ):
+        for key in finite:
+            if wanted(key):
+                return key, mode
+    return None
+
+
+class BestWeights:
+    """The weights of one model at its best epoch so far, kept in memory."""
+
+    def __init__(self, monitor: str, mode: str, value: float, epoch: int, weights: list):
+        self.monitor, self.mode, self.value, self.epoch, self.weights = monitor, mode, value, epoch, weights
+
+    def beaten_by(self, value: float) -> bool:
+        return value > self.value if self.mode == "max" else value < self.value
+
+
+class TrainingGuard:
+    """The job's clock: counts epochs across every ``fit``, keeps the best weights, decides when to stop."""
+
+    def __init__(self, output: Output, notes: Notes, deadline: float):
+        self.output, self.notes, self.deadline = output, notes, deadline
+        self.epochs = 0
+        self.cut_short = False
+        self.best: dict[int, BestWeights] = {}  # id(model) -> its best epoch so far
+        self.last_record = time.monotonic()
+
+    def seconds_left(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def record_epoch(self, metrics: dict, seconds: float | None = None) -> int:
+        """Append one epoch to progress.jsonl (the live view); returns the job-wide epoch number."""
+        now = time.monotonic()
+        self.epochs += 1
+        took = now - self.last_record if seconds is None else seconds
+        self.last_record = now
+        clean = {str(key): _finite(value) for key, value in (metrics or {}).items()}
+        self.output.append_progress({"epoch": self.epochs, "seconds": round(took, 3), "metrics": clean})
+        return self.epochs
+
+    def remember(self, model, logs: dict, epoch: int) -> None:
+        """Keep a copy of the weights when this epoch is the model's best so far."""
+        monitor = pick_monitor(logs)
+        if monitor is None or model is None:
+            return
+        key, mode = monitor
+        value = _finite(logs[key])
+        best = self.best.get(id(model))
+        if best is None or best.monitor != key or best.beaten_by(value):
+            self.best[id(model)] = BestWeights(key, mode, value, epoch, model.get_weights())
+
+    def restore_best(self, model, current_epoch: int | None) -> None:
+        """Put the best epoch's weights back for predicting, and say which ones are used."""
+        best = self.best.get(id(model)) if model is not None else None
+        if best is None:
+            self.notes.add("no epoch finished before the time ran out: predicting with the weights as they are")
+            return
+        if best.epoch == current_epoch:
+            self.notes.add(f"predicting with the weights of epoch {best.epoch} ({best.monitor} {best.value:.4f})")
+            return
+        try:
+            model.set_weights(best.weights)
+        except ValueError as error:  # the model changed shape since; keep what it has
+            self.notes.add(f"could not restore the best weights ({error}); predicting with the last ones")
+            return
+        self.notes.add(
+            f"restored the weights of epoch {best.epoch}, the best so far ({best.monitor} {best.value:.4f}), "
+            "for predicting"
+        )
+
+    def stop(self, reason: str) -> None:
+        self.cut_short = True
+        self.notes.add(f"training was cut short {reason} to leave time for predicting the test images")
+
+
+def make_progress_callback(guard: TrainingGuard):
+    """A Keras callback that reports every epoch and stops ``fit`` in time, between epochs or within one."""
     import keras
 
-    notes: list[str] = []
-    original_fit = keras.Model.fit
-
     class ProgressCallback(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.batch_seconds: float | None = None  # moving average of one training step
+            self.val_seconds: float | None = None  # duration of the last validation pass
+            self.epoch_started = self.batch_started = self.test_started = time.monotonic()
+
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch_started = time.monotonic()
 
+        def on_train_batch_begin(self, batch, logs=None):
+            self.batch_started = time.monotonic()
+
+        def on_train_batch_end(self, batch, logs=None):
+            took = time.monotonic() - self.batch_started
+            self.batch_seconds = took if self.batch_seconds is None else 0.8 * self.batch_seconds + 0.2 * took
+            left = guard.seconds_left()
+            if left > 1.5 * max(self.batch_seconds, took) + 0.2:  # another step fits, even a slow one
+                return
+            guard.stop("in the middle of an epoch")
+            if self.val_seconds is not None and left > 1.3 * self.val_seconds + 0.5 and self.model is not None:
+                self.model.stop_training = True  # validate the partial epoch, then compare it with the best
+            else:
+                raise TrainingCutShort
+
+        def on_test_begin(self, logs=None):
+            self.test_started = time.monotonic()
+
+        def on_test_batch_end(self, batch, logs=None):
+            if guard.seconds_left() <= 0.2:
+                guard.stop("while validating")
+                raise TrainingCutShort
+
+        def on_test_end(self, logs=None):
+            self.val_seconds = time.monotonic() - self.test_started
+
         def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
             took = time.monotonic() - self.epoch_started
-            metrics = {key: _finite(value) for key, value in (logs or {}).items()}
-            output.append_progress({"epoch": epoch + 1, "seconds": round(took, 3), "metrics": metrics})
-            if data.seconds_left() < took * 1.2 + reserve_seconds and self.model is not None:
+            number = guard.record_epoch(logs, seconds=took)
+            guard.remember(self.model, logs, number)
+            if guard.cut_short:
+                guard.restore_best(self.model, number)
+                return
+            more_epochs = epoch + 1 < int(self.params.get("epochs") or 0)
+            if more_epochs and guard.seconds_left() < 1.1 * took and self.model is not None:
                 self.model.stop_training = True
-                note = f"training was cut short after epoch {epoch + 1} to leave time for predicting"
-                if note not in notes:
-                    notes.append(note)
-                print(f"[harness] {note}", flush=True)
+                guard.stop(f"after epoch {number}")
+                guard.restore_best(self.model, number)
+
+    return ProgressCallback
+
+
+def install_fit_hook(guard: TrainingGuard) -> None:
+    """Make every ``model.fit`` report per-epoch metrics and stop in time, without the participant's help."""
+    import keras
+
+    original_fit = keras.Model.fit
+    progress_callback = make_progress_callback(guard)
 
     def fit(self, *args, **kwargs):
+        if guard.cut_short or guard.seconds_left() <= 0:
+            guard.notes.add("skipped a call to model.fit: the training time was used up")
+            return _empty_history(keras)
         callbacks = list(kwargs.pop("callbacks", None) or [])
-        callbacks.append(ProgressCallback())
+        callback = progress_callback()
+        callbacks.append(callback)
         kwargs.setdefault("verbose", 2)
         if args and type(args[0]).__module__.startswith("tensorflow"):
             kwargs.setdefault("shuffle", False)  # our datasets are shuffled already; avoids a Keras warning
-        return original_fit(self, *args, callbacks=callbacks, **kwargs)
+        try:
+            return original_fit(self, *args, callbacks=callbacks, **kwargs)
+        except TrainingCutShort:
+            if hasattr(self, "_eval_epoch_iterator"):
+                del self._eval_epoch_iterator  # left behind by the interrupted fit
+            guard.restore_best(self, None)
+            history = getattr(self, "history", None)
+            return history if isinstance(history, keras.callbacks.History) else _empty_history(keras)
 
     keras.Model.fit = fit
-    return notes
+
+
+def _empty_history(keras):
+    from collections import defaultdict
+
+    history = keras.callbacks.History()
+    history.history, history.epoch = defaultdict(list), []
+    return history
 
 
 def _finite(value) -> float | None:
@@ -160,6 +350,105 @@ def _finite(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+# --- pretrained weights, offline ---------------------------------------------------------------------------
+
+
+class WeightsCache:
+    """Serves ``keras.applications`` weight files from the server's read-only folder, never from the network.
+
+    Keras looks for ``$KERAS_HOME/models/<file>`` and ignores a cache folder it cannot write to, so the
+    harness makes a writable ``$KERAS_HOME/models`` of links to the files this exercise allows, and answers
+    Keras's ``get_file`` from there without a download and without re-checking the hash: the folder is
+    trusted, ``workshop prepare-weights`` verified every file when it fetched it.
+    """
+
+    def __init__(self, spec: dict, notes: Notes):
+        self.source = spec.get("weights_dir")
+        self.offline = bool(spec.get("offline", True))
+        allowed = spec.get("allowed_weights")
+        self.allowed = None if allowed is None else {entry["file"]: entry["architecture"] for entry in allowed}
+        self.notes = notes
+        self.keras_home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+        self.models = os.path.join(self.keras_home, "models")
+        self.linked: dict[str, str] = {}
+
+    def prepared(self) -> list[str]:
+        if not self.source or not os.path.isdir(self.source):
+            return []
+        return sorted(
+            name
+            for name in os.listdir(self.source)
+            if not name.endswith(STAND_IN_SUFFIX) and os.path.isfile(os.path.join(self.source, name))
+        )
+
+    def link(self) -> None:
+        """Link every prepared file this exercise allows into the writable Keras cache."""
+        usable = [name for name in self.prepared() if self.allowed is None or name in self.allowed]
+        if not usable:
+            return
+        os.makedirs(self.models, exist_ok=True)
+        for name in usable:
+            target = os.path.join(self.models, name)
+            if not os.path.lexists(target):
+                os.symlink(os.path.join(self.source, name), target)
+            self.linked[name] = target
+
+    def resolve(self, fname, origin, cache_subdir) -> str | None:
+        """The local path for a requested download, or None to let Keras handle it; raises when impossible."""
+        name = os.path.basename(str(fname)) if fname else os.path.basename(urllib.parse.urlsplit(origin or "").path)
+        if name in self.linked:
+            if os.path.exists(os.path.join(self.source, name + STAND_IN_SUFFIX)):
+                self.notes.add(
+                    f"{name} on this server is a random-init stand-in for offline development, not ImageNet "
+                    "weights: expect no gain from pretraining"
+                )
+            return self.linked[name]
+        if not self.offline:
+            return None
+        if cache_subdir != "models":
+            raise DownloadUnavailable(f"there is no network in the sandbox, so {origin} cannot be downloaded")
+        if self.allowed is not None and name not in self.allowed:
+            raise WeightsUnavailable(self._not_allowed(name))
+        raise WeightsUnavailable(
+            f"the pretrained weights file {name} is not on this grading server, and the sandbox has no network. "
+            f"The instructor fetches the weights every exercise allows with `{PREPARE_COMMAND}`."
+        )
+
+    def _not_allowed(self, name: str) -> str:
+        if not self.allowed:
+            return (
+                f"this exercise allows no pretrained weights (Keras asked for {name}): "
+                "build the network with weights=None"
+            )
+        offered = ", ".join(f"{architecture} ({file})" for file, architecture in sorted(self.allowed.items()))
+        return (
+            f"the pretrained weights file {name} is not allowed in this exercise; it offers {offered}. "
+            "Check the architecture, input_shape and include_top=False."
+        )
+
+    def install(self) -> None:
+        """Answer Keras's ``get_file`` from this cache (applications call it through ``file_utils``)."""
+        import keras
+
+        try:
+            from keras.src.utils import file_utils
+        except ImportError:  # another Keras layout: the links in $KERAS_HOME/models still serve unhashed files
+            return
+        original_get_file = file_utils.get_file
+
+        def get_file(fname=None, origin=None, *args, cache_subdir="datasets", **kwargs):
+            path = self.resolve(fname, origin, cache_subdir)
+            if path is not None:
+                return path
+            return original_get_file(fname, origin, *args, cache_subdir=cache_subdir, **kwargs)
+
+        file_utils.get_file = get_file
+        keras.utils.get_file = get_file
+
+
+# --- running the submission ----------------------------------------------------------------------------------
 
 
 def load_submission(code_dir: str, module_name: str):
@@ -250,11 +539,16 @@ def main(spec_path: str) -> int:
     reserve = float(spec.get("predict_reserve_seconds", 10))
     deadline = started + float(spec["time_limit"]) - reserve
     submission_path = os.path.join(spec["code_dir"], f"{spec.get('module', 'submission')}.py")
-    status: dict = {"ok": False, "notes": []}
+    notes = Notes()
+    status: dict = {"ok": False, "notes": notes.items}
     try:
+        weights = WeightsCache(spec, notes)
+        weights.link()  # before the submission imports Keras, which reads KERAS_HOME once
         module = load_submission(spec["code_dir"], spec.get("module", "submission"))
-        data = WorkshopData(spec, deadline)
-        status["notes"] = install_progress_hook(output, data, reserve)
+        guard = TrainingGuard(output, notes, deadline)
+        data = WorkshopData(spec, guard)
+        install_fit_hook(guard)
+        weights.install()
         model = module.train(data)
         if not hasattr(model, "predict"):
             raise ContractError("runtime_error", f"train(data) must return a keras.Model, it returned {model!r:.80}")

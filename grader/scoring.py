@@ -24,9 +24,17 @@ class InvalidPredictions(Exception):
 def read_untrusted(folder: Path, name: str, max_bytes: int) -> bytes | None:
     """Read a file the sandbox wrote: no symlinks, regular files only, at most ``max_bytes``.
 
-    Returns None when the file does not exist; raises ValueError for anything suspicious.
+    Returns None when the file (or the folder) does not exist; raises ValueError for anything suspicious,
+    including a folder that was replaced by a symbolic link or a file.
     """
-    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NOCTTY)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise ValueError(
+            f"the output folder is not a plain directory (symbolic link or file): {error.strerror}"
+        ) from None
     try:
         try:
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=dir_fd)
@@ -100,13 +108,34 @@ def _parse_row(row: list[str], line: int, expected: set[str], seen: dict[str, fl
 
 
 def read_status(folder: Path) -> dict:
-    """The harness's status.json, or a description of why it could not be read."""
+    """The harness's status.json reduced to known keys of known types, or ``{"unreadable": True}``."""
     try:
         raw = read_untrusted(folder, "status.json", MAX_STATUS_BYTES)
         status = json.loads(raw) if raw is not None else {}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly nested JSON
         return {"unreadable": True}
-    return status if isinstance(status, dict) else {"unreadable": True}
+    return _clean_status(status) if isinstance(status, dict) else {"unreadable": True}
+
+
+def _clean_status(status: dict) -> dict:
+    """Only what the host uses, typed: a hostile job may put anything (numbers, nesting) anywhere."""
+    clean: dict = {
+        key: status[key] for key in ("error_kind", "message", "traceback") if isinstance(status.get(key), str)
+    }
+    clean["ok"] = status.get("ok") is True
+    notes = status.get("notes")
+    clean["notes"] = [note[:300] for note in notes[:10] if isinstance(note, str)] if isinstance(notes, list) else []
+    info = status.get("run_info")
+    items = list(info.items())[:20] if isinstance(info, dict) else []
+    clean["run_info"] = {str(key)[:40]: _short_text(value) for key, value in items}
+    return clean
+
+
+def _short_text(value: object, limit: int = 300) -> str:
+    try:
+        return (value if isinstance(value, str) else json.dumps(value))[:limit]
+    except (ValueError, TypeError, RecursionError):
+        return "?"
 
 
 def read_progress(folder: Path) -> list[dict]:
@@ -119,23 +148,32 @@ def read_progress(folder: Path) -> list[dict]:
     for line in (raw or b"").decode("utf-8", errors="replace").splitlines()[-1000:]:
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
-        if isinstance(record, dict) and isinstance(record.get("epoch"), int):
+        if isinstance(record, dict) and isinstance(record.get("epoch"), int) and 0 <= record["epoch"] < 10**9:
             history.append(_clean_epoch(record))
     return history
+
+
+def _finite_float(value: object) -> float | None:
+    """A finite float, or None for anything else (strings, NaN, inf, integers too large for a float)."""
+    if not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _clean_epoch(record: dict) -> dict:
     metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
     clean = {
-        str(key)[:40]: float(value)
+        str(key)[:40]: number
         for key, value in list(metrics.items())[:20]
-        if isinstance(value, int | float) and math.isfinite(value)
+        if (number := _finite_float(value)) is not None
     }
-    seconds = record.get("seconds")
-    seconds = float(seconds) if isinstance(seconds, int | float) and math.isfinite(seconds) else None
-    return {"epoch": record["epoch"], "seconds": seconds, "metrics": clean}
+    return {"epoch": int(record["epoch"]), "seconds": _finite_float(record.get("seconds")), "metrics": clean}
 
 
 def score_partition(predictions: dict[str, float], labels: HiddenLabels, partition: str) -> dict:

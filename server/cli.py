@@ -39,7 +39,9 @@ def register_commands(app: Flask) -> None:
         grade_command,
         data_group,
         exercises_group,
+        prepare_weights_command,
         export_command,
+        sandbox_group,
     ):
         app.cli.add_command(command)
 
@@ -123,13 +125,19 @@ def serve_command(host: str, port: int, slots: int | None, threads: int) -> None
 
 @click.command("worker")
 @click.option("--slots", default=1, show_default=True, type=int)
+@click.option("--gpus", default="", help="Comma-separated GPU indices, one slot each (e.g. 0,1); overrides --slots.")
 @with_appcontext
-def worker_command(slots: int) -> None:
+def worker_command(slots: int, gpus: str) -> None:
     """Only worker slots, claiming jobs from the database (start as many as the machine can take)."""
     from server.executor_runtime import start_executor
 
+    try:
+        gpu_list = tuple(int(part) for part in gpus.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter("give GPU indices such as 0,1", param_hint="--gpus") from None
     app: Flask = current_app._get_current_object()
-    executor = start_executor(app, slots)
+    executor = start_executor(app, slots, gpu_list)
+    slots = len(gpu_list) or slots
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -368,6 +376,114 @@ def list_command(as_json: bool) -> None:
         return
     for exercise in exercises:
         click.echo(f"{exercise.slug:30} {exercise.title} ({exercise.image_size} px, {exercise.time_limit} s)")
+
+
+@exercises_group.command("check")
+@click.argument("slugs", nargs=-1)
+@click.option("--starters", is_flag=True, help="Also run every starter (it must run to a score).")
+@click.option("--dataset", default=None, help="Data set name (default: the event's active one).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def exercises_check_command(slugs: tuple[str, ...], starters: bool, dataset: str | None, as_json: bool) -> None:
+    """Grade the reference solutions through the sandbox and compare each score with its band; exit 1 on a miss."""
+    from grader.curriculum import TABLE_HEADER, check_curriculum, curriculum_ok, format_details, format_row
+    from grader.datasets import dataset_paths
+    from grader.executor import SlotLock
+    from server.jobs import catalog
+
+    app = current_app
+    exercises = catalog()
+    unknown = [slug for slug in slugs if slug not in exercises]
+    if unknown:
+        raise click.BadParameter(f"unknown exercise(s) {', '.join(unknown)}; known: {', '.join(exercises)}")
+    chosen = [exercises[slug] for slug in slugs] if slugs else list(exercises.values())
+    if not as_json:
+        click.echo(TABLE_HEADER)
+    slot = SlotLock()
+    uid = slot.acquire()
+    try:
+        results = check_curriculum(
+            chosen,
+            dataset_paths(app.config["DATA_DIR"], dataset or _active_dataset_name(app)),
+            starters=starters,
+            on_result=None if as_json else lambda result: click.echo(format_row(result)),
+            sandbox=app.config["SANDBOX"],
+            work_dir=Path(app.config["WORK_DIR"]),
+            uid=uid,
+            weights_dir=Path(app.config["KERAS_HOME"]) / "models",
+        )
+    finally:
+        slot.release()
+    ok = curriculum_ok(results)
+    if as_json:
+        click.echo(json.dumps({"ok": ok, "results": [result.as_dict() for result in results]}, indent=2))
+    else:
+        click.echo("\n".join([*format_details(results), "curriculum OK" if ok else "curriculum NOT OK"]))
+    sys.exit(0 if ok else 1)
+
+
+@click.command("prepare-weights")
+@click.option(
+    "--stand-in",
+    is_flag=True,
+    help="Offline development only: write random-init stand-ins under Keras's names (no ImageNet gain).",
+)
+@click.option("--dataset", default=None, help="Data set whose training images calibrate the stand-ins.")
+@with_appcontext
+def prepare_weights_command(stand_in: bool, dataset: str | None) -> None:
+    """Download the Keras ImageNet weights every exercise allows into WORKSHOP_KERAS_HOME/models."""
+    from grader.weights import catalog_weights, make_readable, prepare_weights, write_stand_in
+    from server.jobs import catalog
+
+    app = current_app
+    models_dir = Path(app.config["KERAS_HOME"]) / "models"
+    files = catalog_weights(catalog().values())
+    if not files:
+        click.echo("No exercise allows pretrained weights; nothing to do.")
+        return
+    if stand_in:
+        images = _calibration_images(app, dataset or _active_dataset_name(app))
+        for item in files:
+            click.echo(f"stand-in  {write_stand_in(item, models_dir, calibration_images=images)}")
+        make_readable(models_dir)
+        click.echo("These are NOT ImageNet weights: jobs say so, and scores show no gain from pretraining.")
+        return
+    results = prepare_weights(files, models_dir)
+    make_readable(models_dir)
+    for result in results:
+        facts = f"sha256 {result.sha256}" if result.sha256 else result.error
+        click.echo(f"{result.action:10} {result.item.architecture:17} {result.path.name}  {facts}")
+    if any(result.action == "failed" for result in results):
+        click.echo("Some weights could not be prepared; exercises that use them will fail.", err=True)
+        sys.exit(1)
+    click.echo(f"Weights ready in {models_dir}")
+
+
+def _calibration_images(app: Flask, name: str):
+    """A few training images of the data set, or None when it does not exist (smooth random images then)."""
+    from grader.datasets import dataset_paths, load_images
+
+    path = dataset_paths(app.config["DATA_DIR"], name).images("train")
+    return load_images(path)[:64] if path.is_file() else None
+
+
+@click.group("sandbox")
+def sandbox_group() -> None:
+    """The sandbox that runs participants' code."""
+
+
+@sandbox_group.command("check")
+@click.option("--backend", default=None, help="Sandbox to check (default: WORKSHOP_SANDBOX).")
+@with_appcontext
+def sandbox_check_command(backend: str | None) -> None:
+    """Run probes inside the sandbox on this host and print what holds; exit 1 when anything fails."""
+    from server.executor_runtime import check_isolation
+
+    rows, table = check_isolation(current_app, backend)
+    click.echo(table)
+    if not all(row.ok for row in rows):
+        click.echo("The sandbox is NOT safe on this host; workers refuse to start.", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

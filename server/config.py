@@ -18,6 +18,7 @@ def defaults(instance_path: str) -> dict:
         "WORK_DIR": str(instance / "jobs"),
         "EXECUTOR": "local",
         "SANDBOX": "bwrap",
+        "DOCKER_IMAGE": "workshop-server:latest",
         "BROKER_URL": "redis://127.0.0.1:6379/0",
         "KERAS_HOME": str(instance / "keras"),
         "SLOTS": 1,

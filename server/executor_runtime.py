@@ -3,29 +3,65 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from flask import Flask, current_app
 
-from grader.executor import ExecutorSettings, LocalExecutor
-from grader.sandbox import get_sandbox
-from server.jobs import DatabaseJobStore, grade_claimed_job
+from grader.executor import ExecutorSettings, LocalExecutor, SlotLock
+from grader.sandbox import SandboxUnavailable, get_sandbox
+from grader.sandbox_check import CheckRow, format_table, run_sandbox_check
+from server.jobs import DatabaseJobStore, grade_claimed_job, sandbox_options
 
 EXECUTORS = {"local": LocalExecutor}
+_VERIFIED: set[tuple[str, str]] = set()  # (backend, work dir) whose self-check passed in this process
 
 
-def build_executor(app: Flask, slots: int | None = None) -> LocalExecutor:
+def check_isolation(app: Flask, backend: str | None = None) -> tuple[list[CheckRow], str]:
+    """Run the sandbox self-check on this host with a free slot's uid; returns the rows and their table."""
+    name = backend or app.config["SANDBOX"]
+    work_dir = Path(app.config["WORK_DIR"])
+    work_dir.mkdir(parents=True, exist_ok=True)
+    slot = SlotLock()
+    uid = slot.acquire()
+    try:
+        rows = run_sandbox_check(name, uid=uid, work_dir=work_dir, options=sandbox_options(app, name))
+    finally:
+        slot.release()
+    return rows, format_table(rows)
+
+
+def require_isolation(app: Flask) -> None:
+    """Refuse to run jobs where the sandbox does not hold; WORKSHOP_SANDBOX=none only with a loud warning."""
+    name = app.config["SANDBOX"]
+    if name == "none":
+        get_sandbox("none").check_available()  # prints the warning; choosing none is always explicit
+        return
+    key = (name, str(app.config["WORK_DIR"]))
+    if key in _VERIFIED:
+        return
+    rows, table = check_isolation(app)
+    if not all(row.ok for row in rows):
+        raise SandboxUnavailable(f"the {name} sandbox does not isolate jobs on this host; not starting:\n{table}")
+    _VERIFIED.add(key)
+
+
+def build_executor(app: Flask, slots: int | None = None, gpus: tuple[int, ...] = ()) -> LocalExecutor:
     """The executor named by WORKSHOP_EXECUTOR; refuses to start where the sandbox cannot run."""
     name = app.config["EXECUTOR"]
     if name not in EXECUTORS:
         raise RuntimeError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
-    get_sandbox(app.config["SANDBOX"]).check_available()
-    settings = ExecutorSettings(slots=int(slots or app.config["SLOTS"]), lease_seconds=app.config["LEASE_SECONDS"])
+    require_isolation(app)
+    settings = ExecutorSettings(
+        slots=len(gpus) or int(slots or app.config["SLOTS"]),
+        gpus=tuple(gpus),
+        lease_seconds=app.config["LEASE_SECONDS"],
+    )
     grade_job = functools.partial(grade_claimed_job, app)
     return EXECUTORS[name](DatabaseJobStore(app), grade_job, settings)
 
 
-def start_executor(app: Flask, slots: int | None = None) -> LocalExecutor:
-    executor = build_executor(app, slots)
+def start_executor(app: Flask, slots: int | None = None, gpus: tuple[int, ...] = ()) -> LocalExecutor:
+    executor = build_executor(app, slots, gpus)
     executor.start()
     app.extensions["executor"] = executor
     return executor

@@ -180,7 +180,14 @@ def cancel_submission(db, submission: Submission) -> bool:
     return cancelled.rowcount == 1
 
 
-def grade_claimed_job(app: Flask, job: ClaimedJob, uid: int, on_progress) -> GradeResult:
+def sandbox_options(app: Flask, backend: str | None = None) -> dict:
+    """Constructor options of the sandbox backend: the Docker image comes from WORKSHOP_DOCKER_IMAGE."""
+    if (backend or app.config["SANDBOX"]) == "docker" and app.config.get("DOCKER_IMAGE"):
+        return {"image": app.config["DOCKER_IMAGE"]}
+    return {}
+
+
+def grade_claimed_job(app: Flask, job: ClaimedJob, uid: int, on_progress, gpu: int | None = None) -> GradeResult:
     """What a worker slot runs for each claimed job."""
     exercise = catalog(app).get(job.exercise_slug)
     if exercise is None:
@@ -195,4 +202,6 @@ def grade_claimed_job(app: Flask, job: ClaimedJob, uid: int, on_progress) -> Gra
         uid=uid,
         on_progress=on_progress,
         weights_dir=Path(app.config["KERAS_HOME"]) / "models",
+        gpu=gpu,
+        sandbox_options=sandbox_options(app),
     )

@@ -173,3 +173,19 @@ def test_cancelling_a_running_job_stops_it(running):
         time.sleep(0.25)
     assert not executor.busy(), "the slot is still running the cancelled job"
     assert client.get(f"/submissions/{new_id}.json").get_json()["status"] == "cancelled"
+
+
+def test_starter_kit_download_is_a_zip_with_the_starter_and_no_test_labels(app):
+    import zipfile
+
+    client = app.test_client()
+    join(client, "Ada")
+    response = client.get(f"/exercises/{SLUG}/starter-kit.zip")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    assert "attachment" in response.headers["Content-Disposition"]
+    with zipfile.ZipFile(io.BytesIO(response.data)) as kit:
+        names = kit.namelist()
+        assert any(name.endswith("/starter.py") for name in names)
+        assert any(name.endswith("/run_local.py") for name in names)
+        assert not any("test" in name.rsplit("/", 1)[-1] for name in names if "/data/" in name)
+    assert client.get(f"/exercises/{SLUG}/starter-kit.zip").data == response.data  # cached, deterministic

@@ -108,3 +108,12 @@ def test_bwrap_command_isolates_the_job(tmp_path):
     env = {argv[i + 1]: argv[i + 2] for i, arg in enumerate(argv) if arg == "--setenv"}
     assert "SECRET_KEY" not in " ".join(env) and "WORKSHOP" not in " ".join(env)
     assert env["HOME"] == "/tmp"
+
+
+def test_the_interpreter_is_bound_after_tmp_so_a_checkout_under_tmp_works(tmp_path):
+    job = SandboxJob(tmp_path / "code", tmp_path / "out", tmp_path / "data", {}, Limits(), uid=61005)
+    argv = bwrap_argv(job, tmp_path / "spec.json", tmp_path / "etc")
+    tmp_bind = next(i for i, arg in enumerate(argv) if arg == "/tmp" and argv[i - 2] == "--bind")
+    prefix = str(Path(sys.prefix).resolve())
+    venv_bind = max(i for i, arg in enumerate(argv) if arg == prefix)
+    assert venv_bind > tmp_bind

@@ -146,3 +146,29 @@ def test_only_the_owner_can_cancel(app):
     post_form(ada, "/login", {"display_name": "Ada", "password": "personal-pass-1"})
     response = post_form(ada, f"/submissions/{only}/cancel", {}, form_url=token_page)
     assert response.status_code == 302 and status_of(app, only).status == "cancelled"
+
+
+def test_each_gpu_gets_its_own_slot(app):
+    """`workshop worker --gpus 0,1`: two slots, each passing its own GPU index to the grading function."""
+    import threading
+
+    from grader.executor import ExecutorSettings, LocalExecutor
+    from server.jobs import DatabaseJobStore
+
+    add_submissions(app, 2)
+    seen: list[int | None] = []
+    done = threading.Event()
+
+    def fake_grade(job, uid, on_progress, gpu):
+        seen.append(gpu)
+        if len(seen) == 2:
+            done.set()
+        return GradeResult(status="done", public_score=0.5)
+
+    executor = LocalExecutor(DatabaseJobStore(app), fake_grade, ExecutorSettings(gpus=(0, 1), idle_poll_seconds=0.1))
+    executor.start()
+    try:
+        assert done.wait(30)
+    finally:
+        executor.stop()
+    assert len(executor.threads) == 2 and all(gpu in (0, 1) for gpu in seen)

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
+import threading
+
+from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, request, url_for
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 from sqlalchemy import select
 
+from grader.datasets import dataset_paths
 from server.db import get_db
 from server.errors import WorkshopError
 from server.executor_runtime import notify_executor
-from server.jobs import catalog, get_exercise, queue_submission
+from server.jobs import active_dataset, catalog, get_exercise, queue_submission
 from server.models import Submission
 from server.views.auth import participant_required
 
 bp = Blueprint("exercises", __name__)
+_kit_lock = threading.Lock()
 
 
 _markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
@@ -65,6 +69,30 @@ def starter(slug: str):
         mimetype="text/x-python",
         headers={"Content-Disposition": f'attachment; filename="{exercise.slug}-starter.py"'},
     )
+
+
+@bp.route("/exercises/<slug>/starter-kit.zip")
+def starter_kit(slug: str):
+    """A zip to work locally: starter, README, the harness, a local runner and a small labelled sample."""
+    exercise = get_exercise(slug)
+    kit = cached_starter_kit(exercise, dataset_paths(current_app.config["DATA_DIR"], active_dataset(get_db())))
+    return Response(
+        kit,
+        mimetype="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{exercise.slug}-starter-kit.zip"'},
+    )
+
+
+def cached_starter_kit(exercise, dataset) -> bytes:
+    """Built once per exercise and data set version, so a room downloading at once costs one build."""
+    from grader.starter_kit import build_starter_kit
+
+    key = (exercise.slug, dataset.name, dataset.manifest.stat().st_mtime_ns)
+    cache = current_app.extensions.setdefault("starter_kits", {})
+    with _kit_lock:
+        if key not in cache:
+            cache[key] = build_starter_kit(exercise, dataset)
+        return cache[key]
 
 
 @bp.route("/exercises/<slug>/submit", methods=["POST"])

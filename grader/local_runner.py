@@ -1,0 +1,179 @@
+"""Run a workshop submission on your own computer, with the same harness as the server (``run_local.py`` of the kit).
+
+Usage, inside the unzipped starter kit::
+
+    python run_local.py                  # trains starter.py
+    python run_local.py my_model.py      # trains your file
+    python run_local.py --look           # writes examples.png: a few benign and malignant images
+
+The kit's sample has training and validation images with labels. This runner keeps the sampled
+validation images apart in two halves: one is ``data.val``, the other plays the held-out test split,
+whose labels the harness never sees; the runner scores the predictions itself (ROC AUC), as the
+server does. Standard library and NumPy only (TensorFlow for the training itself, in the harness).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import zlib
+
+import numpy as np
+
+KIT = os.path.dirname(os.path.abspath(__file__))
+
+
+def read_split(name: str) -> tuple[np.ndarray, list[str], np.ndarray]:
+    images = np.load(os.path.join(KIT, "data", f"{name}.npy"), allow_pickle=False)
+    with open(os.path.join(KIT, "data", f"{name}.csv"), newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return images, [row["image_id"] for row in rows], np.array([int(row["label"]) for row in rows])
+
+
+def halves(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row numbers of two halves with both classes in each (alternating within each class)."""
+    first, second = [], []
+    for label in (0, 1):
+        members = np.flatnonzero(labels == label)
+        first += list(members[0::2])
+        second += list(members[1::2])
+    return np.sort(np.array(first, dtype=int)), np.sort(np.array(second, dtype=int))
+
+
+def write_split(folder: str, name: str, images: np.ndarray, ids: list[str], labels: np.ndarray | None) -> None:
+    np.save(os.path.join(folder, f"{name}.npy"), np.ascontiguousarray(images), allow_pickle=False)
+    with open(os.path.join(folder, f"{name}.csv"), "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["image_id"] if labels is None else ["image_id", "label"])
+        for index, image_id in enumerate(ids):
+            writer.writerow([image_id] if labels is None else [image_id, int(labels[index])])
+
+
+def prepare_data(folder: str) -> dict[str, int]:
+    """train, val and a labelless test split in ``folder``; returns the hidden test labels by id."""
+    train_images, train_ids, train_labels = read_split("train")
+    write_split(folder, "train", train_images, train_ids, train_labels)
+    images, ids, labels = read_split("val")
+    val_rows, test_rows = halves(labels)
+    write_split(folder, "val", images[val_rows], [ids[row] for row in val_rows], labels[val_rows])
+    write_split(folder, "test", images[test_rows], [ids[row] for row in test_rows], None)
+    return {ids[row]: int(labels[row]) for row in test_rows}
+
+
+def roc_auc(labels: list[int], scores: list[float]) -> float | None:
+    """Probability that a random malignant image scores above a random benign one (ties count half)."""
+    order = sorted(range(len(scores)), key=lambda index: scores[index])
+    ranks = [0.0] * len(scores)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and scores[order[end + 1]] == scores[order[start]]:
+            end += 1
+        for position in range(start, end + 1):
+            ranks[order[position]] = (start + end) / 2 + 1
+        start = end + 1
+    positives = sum(labels)
+    negatives = len(labels) - positives
+    if positives == 0 or negatives == 0:
+        return None
+    rank_sum = sum(rank for rank, label in zip(ranks, labels, strict=True) if label == 1)
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def write_png(path: str, image: np.ndarray) -> None:
+    """An RGB uint8 array as a PNG file, with the standard library only."""
+    height, width, _ = image.shape
+    raw = b"".join(b"\x00" + image[row].tobytes() for row in range(height))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    with open(path, "wb") as handle:
+        handle.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)))
+        handle.write(chunk(b"IEND", b""))
+
+
+def look(path: str, per_class: int = 8) -> None:
+    """A contact sheet: benign lesions in the top row, malignant ones in the bottom row."""
+    images, _ids, labels = read_split("train")
+    rows = []
+    for label in (0, 1):
+        chosen = list(images[labels == label][:per_class])
+        chosen += [np.zeros_like(images[0])] * (per_class - len(chosen))
+        rows.append(np.concatenate(chosen, axis=1))
+    write_png(path, np.concatenate(rows, axis=0))
+    print(f"wrote {path}: top row benign, bottom row malignant")
+
+
+def run(submission: str, time_limit: float, config: dict) -> int:
+    work = tempfile.mkdtemp(prefix="workshop-local-")
+    try:
+        data_dir, code_dir, out_dir = (os.path.join(work, name) for name in ("data", "code", "out"))
+        for folder in (data_dir, code_dir, out_dir):
+            os.makedirs(folder)
+        hidden = prepare_data(data_dir)
+        shutil.copyfile(submission, os.path.join(code_dir, "submission.py"))
+        spec = {
+            "image_size": config["image_size"],
+            "time_limit": time_limit,
+            "predict_reserve_seconds": 8,
+            "class_names": config["class_names"],
+            "module": "submission",
+            "code_dir": code_dir,
+            "data_dir": data_dir,
+            "out_dir": out_dir,
+            "weights_dir": None,
+            "offline": False,  # on your computer Keras downloads the ImageNet weights itself
+        }
+        spec_path = os.path.join(work, "spec.json")
+        with open(spec_path, "w", encoding="utf-8") as handle:
+            json.dump(spec, handle)
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        subprocess.run([sys.executable, os.path.join(KIT, "harness.py"), spec_path], check=False, env=env)
+        return report(out_dir, hidden)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(out_dir: str, hidden: dict[str, int]) -> int:
+    with open(os.path.join(out_dir, "status.json"), encoding="utf-8") as handle:
+        status = json.load(handle)
+    print("-" * 60)
+    for note in status.get("notes", []):
+        print(f"note: {note}")
+    if not status.get("ok"):
+        print(f"FAILED ({status.get('error_kind')}): {status.get('message')}")
+        return 1
+    with open(os.path.join(out_dir, "predictions.csv"), newline="", encoding="utf-8") as handle:
+        predictions = {row["image_id"]: float(row["malignant"]) for row in csv.DictReader(handle)}
+    ids = sorted(hidden)
+    score = roc_auc([hidden[image_id] for image_id in ids], [predictions[image_id] for image_id in ids])
+    print(f"local ROC AUC {score:.3f} on {len(ids)} held-back sample images (after {status['seconds']:.0f} s)")
+    print("The sample is small, so this score is rough; the server scores on its own held-out test images.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    with open(os.path.join(KIT, "kit.json"), encoding="utf-8") as handle:
+        config = json.load(handle)
+    parser = argparse.ArgumentParser(description=f"Train a submission for '{config['title']}' locally.")
+    parser.add_argument("file", nargs="?", default=os.path.join(KIT, "starter.py"), help="default: starter.py")
+    parser.add_argument("--time-limit", type=float, default=config["time_limit"], help="seconds (as the server)")
+    parser.add_argument("--look", action="store_true", help="write examples.png with sample images and stop")
+    args = parser.parse_args(argv)
+    if args.look:
+        look(os.path.join(os.getcwd(), "examples.png"))
+        return 0
+    return run(args.file, args.time_limit, config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+"""``workshop sandbox check``: run a fast probe through the real sandbox on this host and judge what it saw.
+
+The probe (``grader/sandbox_probe.py``, standard library only) runs with the same command line as a
+graded job; the host opens loopback and abstract-socket listeners first and afterwards checks that they
+heard nothing, that the kernel holds the cgroup limits, and that no process of the job's uid is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import socket
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.sandbox import (
+    BASE_UID,
+    Limits,
+    SandboxJob,
+    SandboxResult,
+    get_sandbox,
+    processes_of_uid,
+    sandbox_environment,
+)
+from grader.scoring import read_untrusted
+from grader.seccomp import syscall_table
+
+PROBE = Path(__file__).with_name("sandbox_probe.py")
+CHECK_LIMITS = Limits(
+    wall_seconds=60, memory_mb=256, max_processes=64, tmp_mb=32, shm_mb=16, out_mb=4, max_inodes=1024, cpus=1
+)
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One line of the self-check's table."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+class Listeners:
+    """Sockets on the host's loopback and an abstract unix socket that the sandbox must not reach."""
+
+    def __init__(self):
+        self.sockets: dict[str, socket.socket] = {}
+        self.abstract = f"workshop-check-{uuid.uuid4().hex}"
+        self._open("tcp4", socket.AF_INET, socket.SOCK_STREAM, ("127.0.0.1", 0))
+        with contextlib.suppress(OSError):  # a host without IPv6 has no ::1 to protect
+            self._open("tcp6", socket.AF_INET6, socket.SOCK_STREAM, ("::1", 0))
+        self._open("udp4", socket.AF_INET, socket.SOCK_DGRAM, ("127.0.0.1", 0))
+        self._open("abstract", socket.AF_UNIX, socket.SOCK_STREAM, "\0" + self.abstract)
+
+    def _open(self, name: str, family: int, kind: int, address) -> None:
+        sock = socket.socket(family, kind)
+        sock.bind(address)
+        if kind == socket.SOCK_STREAM:
+            sock.listen(16)
+        sock.setblocking(False)
+        self.sockets[name] = sock
+
+    def ports(self) -> dict[str, int]:
+        """The port of each IP listener, by name."""
+        return {name: sock.getsockname()[1] for name, sock in self.sockets.items() if name != "abstract"}
+
+    def heard(self) -> list[str]:
+        """Names of the listeners that received a connection or a datagram."""
+        heard = []
+        for name, sock in self.sockets.items():
+            try:
+                if sock.type == socket.SOCK_STREAM:
+                    sock.accept()[0].close()
+                else:
+                    sock.recvfrom(1024)
+                heard.append(name)
+            except BlockingIOError:
+                continue
+        return heard
+
+    def close(self) -> None:
+        """Close every listener."""
+        for sock in self.sockets.values():
+            sock.close()
+
+
+@contextlib.contextmanager
+def _probe_folders(work_dir: Path | None, uid: int) -> Iterator[dict[str, Path]]:
+    """A throwaway job: code, output, public data, and private labels the probe must not find."""
+    root = Path(tempfile.mkdtemp(prefix="sandbox-check-", dir=work_dir))
+    try:
+        os.chmod(root, 0o711)  # noqa: S103 - traversable for the bind mounts, not listable
+        folders = {name: root / name for name in ("job", "public", "private")}
+        for folder in folders.values():
+            folder.mkdir(mode=0o755)
+        (folders["job"] / "code").mkdir(mode=0o755)
+        (folders["job"] / "code" / "submission.py").write_text("def train(data):\n    return None\n")
+        (folders["job"] / "out").mkdir(mode=0o700)
+        if os.geteuid() == 0:
+            os.chown(folders["job"] / "out", uid, uid)
+        (folders["public"] / "test.csv").write_text("image_id\nimg-1\n")
+        yield folders
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """What one probe run left: its facts, the backend's result, and what the host saw around it."""
+
+    facts: dict
+    result: SandboxResult
+    heard: list[str]  # host listeners that received anything
+    leftovers: list[int]  # processes of the uid still alive afterwards
+    backend: str
+    uid: int
+
+
+def run_sandbox_check(
+    backend_name: str = "bwrap", *, uid: int = BASE_UID, work_dir: Path | None = None, options: dict | None = None
+) -> list[CheckRow]:
+    """Probe the sandbox ``backend_name`` on this host; every row must be ok before jobs may run."""
+    if backend_name == "none":  # never run the probe unconfined: it does what a hostile job would
+        return [CheckRow("isolation", False, "WORKSHOP_SANDBOX=none runs jobs without any isolation")]
+    try:
+        get_sandbox(backend_name, **(options or {})).check_available()
+    except Exception as error:  # noqa: BLE001 - the table says why, whatever it was
+        return [CheckRow("backend available", False, str(error))]
+    return judge(probe_sandbox(backend_name, uid=uid, work_dir=work_dir, options=options))
+
+
+def probe_sandbox(
+    backend_name: str, *, uid: int = BASE_UID, work_dir: Path | None = None, options: dict | None = None
+) -> ProbeOutcome:
+    """Run the probe through ``backend_name`` as a job of ``uid``, with listeners open on the host."""
+    backend = get_sandbox(backend_name, **(options or {}))
+    listeners = Listeners()
+    marker = f"label-secret-{uuid.uuid4().hex}"
+    try:
+        with _probe_folders(work_dir, uid) as folders:
+            (folders["private"] / "test_labels.csv").write_text(f"image_id,label\nimg-1,1\n# {marker}\n")
+            spec = _probe_spec(listeners, folders, marker)
+            job = SandboxJob(
+                folders["job"] / "code", folders["job"] / "out", folders["public"], spec, CHECK_LIMITS, uid=uid
+            )
+            try:
+                result = backend.run_program(job, PROBE)
+                raw = read_untrusted(job.out_dir, "probe.json", 1024 * 1024)
+            finally:
+                backend.release(job)
+            leftovers = processes_of_uid(uid)
+        facts = json.loads(raw) if raw else {}
+        heard = listeners.heard()
+    finally:
+        listeners.close()
+    return ProbeOutcome(facts, result, heard, leftovers, backend_name, uid)
+
+
+def _probe_spec(listeners: Listeners, folders: dict[str, Path], marker: str) -> dict:
+    table = syscall_table()
+    numbers = {name: table.denied[name] for name in ("keyctl", "io_uring_setup", "ptrace")}
+    return {
+        "ports": listeners.ports(),
+        "abstract": listeners.abstract,
+        "memory_mb": CHECK_LIMITS.memory_mb,
+        "max_processes": CHECK_LIMITS.max_processes,
+        "host_private": str(folders["private"]),
+        "host_job_dir": str(folders["job"]),
+        "marker_parts": [marker[:8], marker[8:]],  # never whole in the spec, which the probe can read
+        "syscalls": {**numbers, "unshare": table.unshare},
+        "machine": platform.machine(),
+        "host_pid": os.getpid(),
+    }
+
+
+def judge(outcome: ProbeOutcome) -> list[CheckRow]:
+    """Turn the probe's facts and the host's observations into the table's rows."""
+    facts, result = outcome.facts, outcome.result
+    if not facts:
+        return [CheckRow("probe ran", False, f"no facts came back (exit {result.exit_code}): {result.log[-400:]}")]
+    rows = [CheckRow("probe ran", True, f"{result.seconds:.1f} s, exit code {result.exit_code}")]
+    for check in (_identity, _privileges, _seccomp, _network, _limits, _files, _environment, _interpreter):
+        rows.append(check(facts, outcome))
+    left = outcome.leftovers
+    rows.append(
+        CheckRow("nothing outlives the job", not left, f"processes of uid {outcome.uid} left: {left or 'none'}")
+    )
+    return rows
+
+
+def _identity(facts: dict, outcome: ProbeOutcome) -> CheckRow:
+    uid = outcome.uid
+    ok = facts["uid"] == [uid, uid] and facts["gid"] == [uid, uid] and facts["groups"] == []
+    pids = facts["visible_pids"]
+    ok = ok and not facts["host_pid_visible"] and len(pids) < 10
+    detail = f"uid {facts['uid']}, gid {facts['gid']}, groups {facts['groups']}, {len(pids)} processes visible"
+    return CheckRow("own unprivileged uid, own process table", ok, detail)
+
+
+def _privileges(facts: dict, outcome: ProbeOutcome) -> CheckRow:
+    caps = facts["caps"]
+    ok = all(value == "0000000000000000" for value in caps.values()) and facts["no_new_privs"] == "1"
+    ok = ok and facts["signal_host"] != "allowed" and facts["lower_oom_score"] != "allowed"
+    detail = f"CapEff {caps.get('CapEff')}, CapBnd {caps.get('CapBnd')}, NoNewPrivs {facts['no_new_privs']}"
+    return CheckRow("no capabilities, no new privileges", ok, detail)
+
+
+def _seccomp(facts: dict, outcome: ProbeOutcome) -> CheckRow:
+    calls = facts["seccomp"]
+    ok = facts["seccomp_mode"] == "2" and all(calls[name] == "EPERM" for name in calls if name != "int80")
+    if "int80" in calls:
+        ok = ok and calls["int80"] == "SIGSYS"
+    detail = ", ".join(f"{name} {value}" for name, value in calls.items())
+    return CheckRow("seccomp filter active", ok, f"mode {facts['seccomp_mode']}; {detail}")
+
+
+def _network(facts: dict, outcome: ProbeOutcome) -> CheckRow:
+    net = facts["network"]
+    attempts = {name: net[name] for name in ("tcp4", "tcp6", "udp4", "abstract") if name in net}
+    heard = outcome.heard
+    ok = net["interfaces"] == ["lo"] and not net["routes"] and not heard and net["dns"] != "allowed"
+    ok = ok and all(value != "allowed" or name == "udp4" for name, value in attempts.items())
+    detail = (
+        f"interfaces {net['interfaces']}, routes {net['routes'] or 'none'}, host listeners heard {heard or 'nothing'}"
+    )
+    return CheckRow("no network (loopback of its own only)", ok, detail)
+
+
+def _limits(facts: dict, outcome: ProbeOutcome) -> CheckRow:
+    cgroup = outcome.result.containment.get("cgroup") or {}
+    limits = CHECK_LIMITS
+    if outcome.backend == "docker":  # docker made the cgroup; the killed child shows it holds
+        held = True
+    else:
+        held = cgroup.get("memory") == str(limits.memory_mb * 2**20) and cgroup.get("pids") == str(limits.max_processes)
+        held = held and cgroup.get("cpu") is not None
+    enforced = facts["memory"] == "killed by SIGKILL" and facts["forks"] < limits.max_processes
+    detail = (
+        f"memory child {facts['memory']}; {facts['forks']} forks of {limits.max_processes} allowed; "
+        f"cgroup {json.dumps(cgroup) if cgroup else 'none'}"
+    )
+    return CheckRow("cgroup limits hold (memory, processes, CPU)", held and enforced, detail)
+
+
+def _files(facts: dict, outcome: ProbeOutcome) -> CheckRow:
+    writes = facts["writes"]
+    scratch = "/tmp/x"  # noqa: S108 - inside the sandbox: its private tmpfs
+    read_only = all(value != "allowed" for path, value in writes.items() if path != scratch)
+    tmp_ok = writes.get(scratch) == "allowed" and facts["tmp_mb"] <= CHECK_LIMITS.tmp_mb * 1.05
+    hidden = not facts["labels_found"] and not facts["private_path"] and not facts["host_work_dir"]
+    hidden = hidden and facts["data_files"] == ["test.csv"] and facts["test_header"] == "image_id"
+    detail = (
+        f"labels found {facts['labels_found'] or 'none'}; writable {[p for p, v in writes.items() if v == 'allowed']}"
+        f"; /tmp {facts['tmp_mb']:.0f} MB"
+    )
+    return CheckRow("labels hidden, code and system read-only, /tmp capped", read_only and tmp_ok and hidden, detail)
+
+
+def _environment(facts: dict, outcome: ProbeOutcome) -> CheckRow:
+    allowed = set(sandbox_environment(SandboxJob(Path(), Path(), Path(), {}, CHECK_LIMITS), "/tmp"))  # noqa: S108
+    extra = sorted(set(facts["env"]) - allowed - {"HOSTNAME", "PWD"})  # docker adds HOSTNAME
+    ok = not extra and not facts["environ_leaks"]
+    return CheckRow("environment from the allowlist only", ok, f"unexpected {extra or 'none'}")
+
+
+def _interpreter(facts: dict, outcome: ProbeOutcome) -> CheckRow:
+    own = outcome.backend == "docker" or (facts["base_prefix"] == sys.base_prefix and facts["prefix"] == sys.prefix)
+    venv = facts["prefix"] != facts["base_prefix"] and facts["stdlib"].startswith(facts["base_prefix"])
+    numpy = bool(facts["numpy"]) and facts["numpy"].startswith(facts["prefix"])
+    numpy = numpy and facts["ld_cache"] == "allowed"  # the loader's cache readable: system libraries as on the host
+    detail = f"base_prefix {facts['base_prefix']}, prefix {facts['prefix']}, numpy {facts['numpy']}"
+    detail += f", /etc/ld.so.cache {facts['ld_cache']}"
+    return CheckRow("the interpreter's own stdlib and the virtualenv", own and venv and numpy, detail)
+
+
+def format_table(rows: list[CheckRow]) -> str:
+    """The rows as a plain-text table, failures marked FAIL."""
+    width = max(len(row.name) for row in rows)
+    lines = [f"{'check':{width}}  result  detail", f"{'-' * width}  ------  ------"]
+    lines += [f"{row.name:{width}}  {'ok' if row.ok else 'FAIL':6}  {row.detail}" for row in rows]
+    return "\n".join(lines)
