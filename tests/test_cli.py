@@ -64,7 +64,7 @@ def test_exercises_list_json(app, runner):
     listing = json.loads(result.output)
     assert [item["slug"] for item in listing] == list(catalog(app))
     first = catalog(app)["cnn-from-scratch"]
-    expected = {"slug": first.slug, "title": first.title, "image_size": first.image_size, "time_limit": first.time_limit}
+    expected = first.as_listing()
     assert expected in listing
     assert all(set(item) == {"slug", "title", "image_size", "time_limit"} for item in listing)
 
