@@ -19,7 +19,6 @@ from pathlib import Path
 
 # a marker next to a weights file that is a random-init stand-in (tests, offline demos); the harness knows it too
 STAND_IN_SUFFIX = ".stand-in"
-PREPARE_COMMAND = "workshop prepare-weights"
 MOBILENET_V2_SIZES = (96, 128, 160, 192, 224)
 # what the Normalization layer of Keras's EfficientNet files holds (keras/src/applications/efficientnet.py)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
