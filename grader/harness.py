@@ -520,10 +520,12 @@ def classify(error: BaseException) -> str:
 
 
 def run_info() -> dict:
+    """Versions and devices; TensorFlow only when the job loaded it (importing it costs seconds)."""
     info = {"python": platform.python_version(), "machine": platform.machine()}
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return info
     try:
-        import tensorflow as tf
-
         info["tensorflow"] = tf.__version__
         info["devices"] = [device.name for device in tf.config.list_logical_devices()]
     except Exception as error:  # noqa: BLE001 - facts only, never fatal

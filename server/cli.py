@@ -432,7 +432,7 @@ def exercises_check_command(slugs: tuple[str, ...], starters: bool, dataset: str
 @with_appcontext
 def prepare_weights_command(stand_in: bool, dataset: str | None) -> None:
     """Download the Keras ImageNet weights every exercise allows into WORKSHOP_KERAS_HOME/models."""
-    from grader.weights import catalog_weights, make_readable, prepare_weights, write_stand_in
+    from grader.weights import catalog_weights, is_stand_in, make_readable, prepare_weights, write_stand_in
     from server.jobs import catalog
 
     app = current_app
@@ -444,6 +444,9 @@ def prepare_weights_command(stand_in: bool, dataset: str | None) -> None:
     if stand_in:
         images = _calibration_images(app, dataset or _active_dataset_name(app))
         for item in files:
+            if (models_dir / item.file_name).is_file() and not is_stand_in(models_dir, item):
+                click.echo(f"present   {models_dir / item.file_name} (real weights, kept)")
+                continue
             click.echo(f"stand-in  {write_stand_in(item, models_dir, calibration_images=images)}")
         make_readable(models_dir)
         click.echo("These are NOT ImageNet weights: jobs say so, and scores show no gain from pretraining.")

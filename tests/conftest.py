@@ -34,6 +34,7 @@ def app(tmp_path, data_dir):
             "DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}",
             "DATA_DIR": str(data_dir),
             "WORK_DIR": str(tmp_path / "jobs"),
+            "KERAS_HOME": str(tmp_path / "keras"),
             "EXERCISES_DIR": str(PROJECT_ROOT / "exercises"),
             "SANDBOX": "bwrap",
         }

@@ -190,6 +190,23 @@ def test_cli_prepare_weights_reports_a_failed_download(runner, app, monkeypatch)
     assert "efficientnetb0_notop.h5" in result.output and "URL fetch failure" in result.output
 
 
+def test_cli_stand_ins_never_replace_real_weights(runner, app):
+    from grader.weights import catalog_weights
+    from server.jobs import catalog
+
+    models = Path(app.config["KERAS_HOME"]) / "models"
+    models.mkdir(parents=True)
+    with app.app_context():
+        files = catalog_weights(catalog().values())
+    for item in files:
+        (models / item.file_name).write_bytes(b"real weights")
+    result = runner.invoke(args=["prepare-weights", "--stand-in"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("(real weights, kept)") == len(files)
+    assert all((models / item.file_name).read_bytes() == b"real weights" for item in files)
+    assert not list(models.glob("*.stand-in"))
+
+
 # --- the starter kit ------------------------------------------------------------------------------------------
 
 
