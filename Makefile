@@ -40,10 +40,10 @@ test-deps: install
 # such on every job that loads one) so that every exercise still runs.
 demo: install
 	$(BIN)/workshop data synth
-	$(BIN)/workshop init --demo
 	@$(BIN)/workshop prepare-weights || { \
 	  echo "No ImageNet weights could be downloaded: writing stand-ins so the exercises run (no ImageNet gain)."; \
 	  $(BIN)/workshop prepare-weights --stand-in; }
+	$(BIN)/workshop init --demo
 	$(BIN)/workshop serve --host $(HOST) --port $(PORT)
 
 test: test-deps

@@ -55,23 +55,30 @@ def _password_from_env(variable: str, generate: bool) -> tuple[str | None, bool]
 
 
 @click.command("init")
-@click.option("--demo", is_flag=True, help="Set (or generate and print) the event and instructor passwords.")
+@click.option("--demo", is_flag=True, help="Set passwords from the environment, or generate and print missing ones.")
+@click.option("--new-passwords", is_flag=True, help="Generate (and print) new passwords even where some are set.")
 @with_appcontext
-def init_command(demo: bool) -> None:
-    """Create or upgrade the database; set the passwords."""
+def init_command(demo: bool, new_passwords: bool) -> None:
+    """Create or upgrade the database; set the passwords.
+
+    Passwords come from WORKSHOP_EVENT_PASSWORD / WORKSHOP_INSTRUCTOR_PASSWORD when given; missing ones are
+    generated and printed once. A re-run keeps those already set (restarting mid-event must not change
+    the password on the slide) unless --new-passwords asks for fresh ones.
+    """
     app = current_app
     upgrade_database(app)
     with new_session(app) as db:
         settings = db.get(EventSettings, 1) or EventSettings(id=1, title=app.config["EVENT_TITLE"])
         db.add(settings)
-        printed = []
+        printed, kept = [], []
         for label, variable, attribute in (
             ("event password", "WORKSHOP_EVENT_PASSWORD", "event_password_hash"),
             ("instructor password", "WORKSHOP_INSTRUCTOR_PASSWORD", "instructor_password_hash"),
         ):
             missing = getattr(settings, attribute) is None
-            password, generated = _password_from_env(variable, generate=demo or missing)
+            password, generated = _password_from_env(variable, generate=missing or new_passwords)
             if password is None:
+                kept.append(label)
                 continue
             setattr(settings, attribute, hash_password(password))
             printed.append(f"  {label}: {password}" if generated else f"  {label}: set from {variable}")
@@ -80,6 +87,10 @@ def init_command(demo: bool) -> None:
     if printed:
         click.echo("Passwords (shown once; only their hashes are stored):")
         click.echo("\n".join(printed))
+    if kept and (demo or printed):
+        click.echo(
+            f"Kept the {' and the '.join(kept)} set earlier. Lost it? `workshop init --new-passwords` prints new ones."
+        )
 
 
 @click.command("serve")
@@ -432,6 +443,7 @@ def exercises_check_command(slugs: tuple[str, ...], starters: bool, dataset: str
 @with_appcontext
 def prepare_weights_command(stand_in: bool, dataset: str | None) -> None:
     """Download the Keras ImageNet weights every exercise allows into WORKSHOP_KERAS_HOME/models."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no start-up chatter
     from grader.weights import catalog_weights, is_stand_in, make_readable, prepare_weights, write_stand_in
     from server.jobs import catalog
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from factories import EVENT_PASSWORD, INSTRUCTOR_PASSWORD
 from sqlalchemy import select
 
 from server.db import new_session
@@ -30,10 +31,22 @@ def test_init_demo_uses_the_passwords_from_the_environment(app, runner, monkeypa
     assert check_password(settings.instructor_password_hash, "teacher-password")
 
 
-def test_init_demo_generates_and_prints_passwords_once(app, runner, monkeypatch):
+def test_init_demo_keeps_passwords_set_earlier(app, runner, monkeypatch):
     monkeypatch.delenv("WORKSHOP_EVENT_PASSWORD", raising=False)
     monkeypatch.delenv("WORKSHOP_INSTRUCTOR_PASSWORD", raising=False)
-    result = runner.invoke(args=["init", "--demo"])
+    result = runner.invoke(args=["init", "--demo"])  # the app fixture set both already
+    assert result.exit_code == 0, result.output
+    assert "password:" not in result.output and "workshop init --new-passwords" in result.output
+    with new_session(app) as db:
+        settings = db.get(EventSettings, 1)
+    assert check_password(settings.event_password_hash, EVENT_PASSWORD)
+    assert check_password(settings.instructor_password_hash, INSTRUCTOR_PASSWORD)
+
+
+def test_init_new_passwords_generates_and_prints_them_once(app, runner, monkeypatch):
+    monkeypatch.delenv("WORKSHOP_EVENT_PASSWORD", raising=False)
+    monkeypatch.delenv("WORKSHOP_INSTRUCTOR_PASSWORD", raising=False)
+    result = runner.invoke(args=["init", "--demo", "--new-passwords"])
     assert result.exit_code == 0, result.output
     event = re.search(r"event password: (\S+)", result.output).group(1)
     instructor = re.search(r"instructor password: (\S+)", result.output).group(1)
