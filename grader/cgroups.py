@@ -28,7 +28,8 @@ def cgroup_version(root: Path = CGROUP_ROOT) -> int | None:
     return None
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists (whoever owns it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -113,7 +114,7 @@ class JobCgroup:
         removed = []
         for folder in root.glob(f"*/{PARENT}/job-*") if cgroup_version(root) == 1 else root.glob(f"{PARENT}/job-*"):
             parts = folder.name.split("-")
-            if len(parts) != 4 or not parts[2].isdigit() or _alive(int(parts[2])):
+            if len(parts) != 4 or not parts[2].isdigit() or pid_alive(int(parts[2])):
                 continue
             try:
                 folder.rmdir()  # fails while a process is still inside: then it is not stale

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.cgroups import JobCgroup
+from grader.cgroups import JobCgroup, pid_alive
 from grader.seccomp import filter_fd, memory_file
 
 HARNESS = Path(__file__).with_name("harness.py")
@@ -400,16 +400,6 @@ def unmount(target: Path) -> None:
             raise OSError(code, f"cannot unmount {target}: {os.strerror(code)}")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def unmount_stale_scratch(mountinfo: Path = Path("/proc/self/mountinfo")) -> list[str]:
     """Unmount job scratch file systems whose worker died (SIGKILL, crash); returns their mount points."""
     stale = []
@@ -417,7 +407,7 @@ def unmount_stale_scratch(mountinfo: Path = Path("/proc/self/mountinfo")) -> lis
         fields = line.split()
         source = fields[fields.index("-") + 2] if "-" in fields else ""
         if source.startswith(SCRATCH_SOURCE) and source[len(SCRATCH_SOURCE) :].isdigit():
-            if not _alive(int(source[len(SCRATCH_SOURCE) :])):
+            if not pid_alive(int(source[len(SCRATCH_SOURCE) :])):
                 point = re.sub(r"\\([0-7]{3})", lambda code: chr(int(code.group(1), 8)), fields[4])  # \040: a space
                 unmount(Path(point))
                 stale.append(point)
@@ -455,7 +445,40 @@ def inside_spec(job: SandboxJob) -> dict:
     return spec
 
 
-class NoSandbox:
+class Sandbox:
+    """What the executor needs of a backend: ``check_available``, ``run_program``, ``release``."""
+
+    name = ""
+
+    def check_available(self) -> None:
+        raise NotImplementedError
+
+    def run_program(
+        self, job: SandboxJob, program: Path, on_poll: Callable[[str], None] | None = None
+    ) -> SandboxResult:
+        raise NotImplementedError
+
+    def run(self, job: SandboxJob, on_poll: Callable[[str], None] | None = None) -> SandboxResult:
+        """Run the harness on the job's submission; ``on_poll`` gets the log so far, about once a second."""
+        return self.run_program(job, HARNESS, on_poll)
+
+
+class IsolatedSandbox(Sandbox):
+    """A backend that isolates: one job per slot uid at a time, each checked for isolation first."""
+
+    def run_program(
+        self, job: SandboxJob, program: Path, on_poll: Callable[[str], None] | None = None
+    ) -> SandboxResult:
+        """Run ``program`` (the harness, or the self-check's probe) with the job's spec, inside the sandbox."""
+        self.check_available()
+        with uid_run_lock(job.uid):
+            return self._run_locked(job, program, on_poll)
+
+    def _run_locked(self, job: SandboxJob, program: Path, on_poll: Callable[[str], None] | None) -> SandboxResult:
+        raise NotImplementedError
+
+
+class NoSandbox(Sandbox):
     """Plain subprocess, same harness. Unsafe: only for development on hosts without bubblewrap."""
 
     name = "none"
@@ -467,10 +490,6 @@ class NoSandbox:
             "labels, the database and the server's secrets. Use it only on a development machine.",
             file=sys.stderr,
         )
-
-    def run(self, job: SandboxJob, on_poll: Callable[[str], None] | None = None) -> SandboxResult:
-        """Run the harness on the job's submission; ``on_poll`` gets the log so far, about once a second."""
-        return self.run_program(job, HARNESS, on_poll)
 
     def run_program(
         self, job: SandboxJob, program: Path, on_poll: Callable[[str], None] | None = None
@@ -493,7 +512,7 @@ class NoSandbox:
         """Nothing to undo: the none backend mounts nothing."""
 
 
-class BwrapSandbox:
+class BwrapSandbox(IsolatedSandbox):
     """bubblewrap: new namespaces, read-only binds of exactly what the job needs, unprivileged uid, seccomp."""
 
     name = "bwrap"
@@ -514,18 +533,6 @@ class BwrapSandbox:
             raise SandboxUnavailable(
                 "the bwrap sandbox needs the worker to run as root (it switches each job to an unprivileged uid)"
             )
-
-    def run(self, job: SandboxJob, on_poll: Callable[[str], None] | None = None) -> SandboxResult:
-        """Run the harness on the job's submission; ``on_poll`` gets the log so far, about once a second."""
-        return self.run_program(job, HARNESS, on_poll)
-
-    def run_program(
-        self, job: SandboxJob, program: Path, on_poll: Callable[[str], None] | None = None
-    ) -> SandboxResult:
-        """Run ``program`` (the harness, or the self-check's probe) with the job's spec, inside the sandbox."""
-        self.check_available()
-        with uid_run_lock(job.uid):
-            return self._run_locked(job, program, on_poll)
 
     def _run_locked(self, job: SandboxJob, program: Path, on_poll: Callable[[str], None] | None) -> SandboxResult:
         unmount_stale_scratch()
@@ -667,7 +674,7 @@ def bwrap_argv(
     return argv
 
 
-class DockerSandbox:
+class DockerSandbox(IsolatedSandbox):
     """Docker, for self-hosted GPU servers: no network, no capabilities, read-only image, the same mounts."""
 
     name = "docker"
@@ -691,18 +698,6 @@ class DockerSandbox:
             raise SandboxUnavailable(f"docker cannot use the image {self.image!r}: {reason}") from None
         except (OSError, subprocess.TimeoutExpired) as error:
             raise SandboxUnavailable(f"no Docker engine answered: {error}") from None
-
-    def run(self, job: SandboxJob, on_poll: Callable[[str], None] | None = None) -> SandboxResult:
-        """Run the harness on the job's submission; ``on_poll`` gets the log so far, about once a second."""
-        return self.run_program(job, HARNESS, on_poll)
-
-    def run_program(
-        self, job: SandboxJob, program: Path, on_poll: Callable[[str], None] | None = None
-    ) -> SandboxResult:
-        """Run ``program`` with the job's spec in a fresh container of the image."""
-        self.check_available()
-        with uid_run_lock(job.uid):
-            return self._run_locked(job, program, on_poll)
 
     def _run_locked(self, job: SandboxJob, program: Path, on_poll: Callable[[str], None] | None) -> SandboxResult:
         # The output folder is a plain bind: a tmpfs mounted here would be invisible to a daemon outside this
