@@ -21,15 +21,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TRIVIAL = """
-import keras
-
-def train(data):
-    size = data.image_size
-    inputs = keras.Input((size, size, 3))
-    outputs = keras.layers.Dense(1, activation="sigmoid")(keras.layers.GlobalAveragePooling2D()(inputs))
-    return keras.Model(inputs, outputs)
-"""
+# the smallest honest submission: one Dense layer on pooled pixels (also `workshop grade`-able)
+TRIVIAL = (Path(__file__).resolve().parent / "trivial_submission.py").read_text(encoding="utf-8")
 
 
 class Browser:
