@@ -36,8 +36,17 @@ def report(facts, exit_code=0):
 @dataclass
 class HostileRun:
     result: GradeResult
-    facts: dict
+    reported: dict
     answers: list[int]
+
+    @property
+    def facts(self) -> dict:
+        """What the submission reported; a run that reported nothing fails here with its verdict and log tail."""
+        assert self.reported, (
+            f"the submission reported no facts: {self.result.status} {self.result.error_kind}: "
+            f"{self.result.message}\n{self.result.log[-1500:]}"
+        )
+        return self.reported
 
 
 class WebPoller:

@@ -40,7 +40,8 @@ report({
 def test_searching_the_filesystem_for_labels_finds_none(run_hostile, private_dir):
     # the hidden labels, the id map, the test app's database and the default one
     names = ["test_labels.csv", "id_map.csv", "test.db", "workshop.db"]
-    run = run_hostile(SEARCH_LABELS, params={"private": str(private_dir), "names": names})
+    # the walk covers every file of /usr and the virtualenv: on a cold page cache that takes a while
+    run = run_hostile(SEARCH_LABELS, params={"private": str(private_dir), "names": names}, time_limit=120)
     assert run.facts["seen"] > 1000, "the walk must really have looked"
     assert run.facts["found"] == [] and run.facts["private_dir"] is False
     assert run.facts["test_header"] == ["image_id"]
@@ -80,6 +81,7 @@ def test_other_submissions_are_out_of_reach(run_hostile, tmp_path):
     run = run_hostile(
         OTHER_JOBS,
         params={"marker_parts": [marker[:32], marker[32:]], "neighbour": str(neighbour), "jobs_root": str(tmp_path)},
+        time_limit=60,  # it reads every file outside /usr and the interpreter
     )
     assert run.facts["hits"] == [] and run.facts["neighbour"] is False and run.facts["jobs_root"] is False
     assert run.facts["job"] == ["code", "spec.json"] and run.facts["code"] == ["submission.py"]
