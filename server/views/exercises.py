@@ -25,7 +25,13 @@ _markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 def render_readme(text: str) -> Markup:
-    """Render an exercise README; raw HTML in it is escaped, not passed through (html=False)."""
+    """Render an exercise README; raw HTML in it is escaped, not passed through (html=False).
+
+    A leading ``# Title`` line is dropped: the page shows the exercise's title above the README already.
+    """
+    lines = text.lstrip().splitlines()
+    if lines and lines[0].startswith("# "):
+        text = "\n".join(lines[1:])
     return Markup(_markdown.render(text))  # noqa: S704 - markdown-it escapes all input HTML
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from server.db import get_db
 from server.jobs import cancel_submission, catalog
@@ -35,8 +35,8 @@ def visible_submission(submission_id: int) -> Submission:
 def queue_position(submission: Submission) -> int | None:
     if submission.status != "queued":
         return None
-    earlier = select(Submission.id).where(Submission.status == "queued", Submission.id < submission.id)
-    return len(get_db().scalars(earlier).all()) + 1
+    earlier = select(func.count(Submission.id)).where(Submission.status == "queued", Submission.id < submission.id)
+    return get_db().scalar(earlier) + 1
 
 
 def as_json(submission: Submission) -> dict:
