@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
 
 from server.db import new_session, upgrade_database
 from server.models import EventSettings
@@ -356,13 +357,47 @@ def info_command(name: str | None) -> None:
     data_dir = current_app.config["DATA_DIR"]
     if name is None:
         names = list_datasets(data_dir)
-        click.echo("\n".join(names) if names else f"No data sets in {data_dir}; run `workshop data synth`.")
+        if not names:
+            click.echo(f"No data sets in {data_dir}; run `workshop data synth`.")
+            return
+        click.echo(_dataset_table(data_dir, names))
         return
     try:
         manifest = check_dataset(dataset_paths(data_dir, name))
     except DatasetError as error:
         raise click.ClickException(str(error)) from None
     click.echo(json.dumps(manifest, indent=2))
+
+
+def _dataset_table(data_dir: str, names: list[str]) -> str:
+    """One line per data set: its source, image size, images per split with the malignant share, and which is active."""
+    from grader.datasets import DatasetError, dataset_paths, read_manifest
+
+    active = None
+    try:
+        with new_session(current_app) as db:
+            settings = db.get(EventSettings, 1)
+            active = settings.active_dataset if settings is not None else None
+    except SQLAlchemyError:
+        pass  # no database yet: nothing is active
+    lines = [f"{'name':<16} {'source':<12} {'size':>5}  {'train':>14}  {'val':>14}  {'test':>14}  active"]
+    for name in names:
+        try:
+            manifest = read_manifest(dataset_paths(data_dir, name))
+        except (DatasetError, ValueError) as error:
+            lines.append(f"{name:<16} unreadable manifest: {error}")
+            continue
+        splits = []
+        for split in ("train", "val", "test"):
+            counts = manifest.get("counts", {}).get(split, {})
+            total = sum(counts.values())
+            share = f"{counts.get('malignant', 0) / total:.0%}" if total else "-"
+            splits.append(f"{total:>7} ({share:>4})")
+        marker = "yes" if name == active else ""
+        source = str(manifest.get("format") or manifest.get("source", "?"))[:12]
+        lines.append(f"{name:<16} {source:<12} {manifest.get('size', '?'):>5}  {'  '.join(splits)}  {marker}")
+    lines.append("(images per split, the malignant share in brackets; `workshop data info NAME` for the manifest)")
+    return "\n".join(lines)
 
 
 @click.group("exercises")

@@ -83,7 +83,11 @@ def test_exercises_list_json(app, runner):
 
 
 def test_data_info_lists_and_describes(runner):
-    assert "synthetic" in runner.invoke(args=["data", "info"]).output
+    listing = runner.invoke(args=["data", "info"])
+    assert listing.exit_code == 0, listing.output
+    # the conftest set: 64 train, 24 val, 40 test images at 32 px, 30 % malignant, active
+    row = r"^synthetic\s+synthetic\s+32\s+64 \( ?\d+%\)\s+24 \( ?\d+%\)\s+40 \( ?\d+%\)\s+yes$"
+    assert re.search(row, listing.output, re.M), listing.output
     described = runner.invoke(args=["data", "info", "synthetic"])
     assert described.exit_code == 0 and json.loads(described.output)["source"] == "synthetic"
     missing = runner.invoke(args=["data", "info", "nope"])
