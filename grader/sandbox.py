@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -445,18 +446,20 @@ def inside_spec(job: SandboxJob) -> dict:
     return spec
 
 
-class Sandbox:
+class Sandbox(ABC):
     """What the executor needs of a backend: ``check_available``, ``run_program``, ``release``."""
 
     name = ""
 
+    @abstractmethod
     def check_available(self) -> None:
-        raise NotImplementedError
+        """Raise SandboxUnavailable when this backend cannot isolate a job on this host."""
 
+    @abstractmethod
     def run_program(
         self, job: SandboxJob, program: Path, on_poll: Callable[[str], None] | None = None
     ) -> SandboxResult:
-        raise NotImplementedError
+        """Run ``program`` with the job's spec under this backend and report how it ended."""
 
     def run(self, job: SandboxJob, on_poll: Callable[[str], None] | None = None) -> SandboxResult:
         """Run the harness on the job's submission; ``on_poll`` gets the log so far, about once a second."""
@@ -474,8 +477,9 @@ class IsolatedSandbox(Sandbox):
         with uid_run_lock(job.uid):
             return self._run_locked(job, program, on_poll)
 
+    @abstractmethod
     def _run_locked(self, job: SandboxJob, program: Path, on_poll: Callable[[str], None] | None) -> SandboxResult:
-        raise NotImplementedError
+        """Run ``program`` while this process holds the job's uid."""
 
 
 class NoSandbox(Sandbox):
