@@ -357,10 +357,8 @@ def info_command(name: str | None) -> None:
     data_dir = current_app.config["DATA_DIR"]
     if name is None:
         names = list_datasets(data_dir)
-        if not names:
-            click.echo(f"No data sets in {data_dir}; run `workshop data synth`.")
-            return
-        click.echo(_dataset_table(data_dir, names))
+        empty = f"No data sets in {data_dir}; run `workshop data synth`."
+        click.echo(_dataset_table(data_dir, names) if names else empty)
         return
     try:
         manifest = check_dataset(dataset_paths(data_dir, name))
