@@ -29,14 +29,15 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
 
     from server import db, errors, executor_runtime, headers
-    from server.views import auth, exercises, instructor, leaderboard, submissions
+    from server.views import account, api, auth, exercises, instructor, leaderboard, submissions
 
     db.init_app(app)
     csrf.init_app(app)
     errors.init_app(app)
     headers.init_app(app)
-    for blueprint in (auth.bp, exercises.bp, submissions.bp, leaderboard.bp, instructor.bp):
+    for blueprint in (auth.bp, account.bp, exercises.bp, submissions.bp, leaderboard.bp, instructor.bp, api.bp):
         app.register_blueprint(blueprint)
+    csrf.exempt(api.bp)  # the API trusts no cookie, only the bearer token (see server/views/api.py)
     app.jinja_env.globals["event_title"] = lambda: app.config["EVENT_TITLE"]
     executor_runtime.init_app(app)
     from server.cli import register_commands

@@ -39,6 +39,8 @@ class Participant(Base):
     display_name: Mapped[str] = mapped_column(String(32))
     name_key: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    # SHA-256 of the personal notebook token (256 random bits, so a fast hash suffices); None: no token
+    api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
 

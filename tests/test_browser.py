@@ -121,3 +121,43 @@ def test_instructor_sees_the_overview(live_server, page):
     page.click("button:has-text('Log in')")
     assert page.is_visible("text=Recent submissions")
     shot(page, "07-instructor")
+
+
+TRIVIAL = """
+import keras
+
+
+def train(data):
+    size = data.image_size
+    inputs = keras.Input((size, size, 3))
+    outputs = keras.layers.Dense(1, activation="sigmoid")(keras.layers.GlobalAveragePooling2D()(inputs))
+    return keras.Model(inputs, outputs)
+"""
+
+
+def test_the_notebook_snippet_submits_and_waits_for_the_score(live_server, page, tmp_path, monkeypatch):
+    """Make a token in the browser, then run the snippet from the page exactly as a notebook would."""
+    page.goto(live_server + "/join")
+    page.fill("input[name=event_password]", EVENT_PASSWORD)
+    page.fill("input[name=display_name]", "Notebook Nora")
+    page.fill("input[name=password]", "personal-pass-1")
+    page.fill("input[name=password_confirm]", "personal-pass-1")
+    page.click("button:has-text('Join')")
+    page.click("nav >> text=Notebook")
+    page.click("button:has-text('Make a notebook token')")
+    token = page.inner_text("#token").strip()
+    snippet = page.inner_text("pre.code >> nth=1")
+    shot(page, "08-notebook")
+    assert token.startswith("ws_") and f'TOKEN = "{token}"' in snippet and f'SERVER = "{live_server}"' in snippet
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "submission.py").write_text(TRIVIAL)
+    notebook: dict = {}
+    exec(compile(snippet, "notebook-cell", "exec"), notebook)  # noqa: S102 - the page's own snippet, on loopback
+    job = notebook["submit"]("cnn-from-scratch")
+    assert job["status"] == "done", job
+    assert 0.0 <= job["public_score"] <= 1.0
+    board = notebook["call"]("/api/leaderboard/cnn-from-scratch")
+    assert [row["display_name"] for row in board["rows"]] == ["Notebook Nora"]
+    with pytest.raises(RuntimeError, match="SyntaxError at line 1"):
+        notebook["call"]("/api/exercises/cnn-from-scratch/submissions", {"code": "def train(:"})

@@ -23,18 +23,22 @@ def show(slug: str):
     return render_template("leaderboard/show.html", exercise=exercise, rows=standings(get_db(), slug))
 
 
-@bp.route("/leaderboard/<slug>.json")
-def show_json(slug: str):
-    get_exercise(slug)
-    rows = [
+def leaderboard_rows(slug: str, include_private: bool) -> list[dict]:
+    """The standings as JSON rows; private scores only for the instructor."""
+    return [
         {
             "rank": row.rank,
             "display_name": row.display_name,
             "public_score": row.public_score,
             "submissions": row.submissions,
             "best_at": row.best_at.isoformat() + "Z",
-            **({"private_score": row.private_score} if g.is_instructor else {}),
+            **({"private_score": row.private_score} if include_private else {}),
         }
         for row in standings(get_db(), slug)
     ]
-    return jsonify(exercise=slug, rows=rows)
+
+
+@bp.route("/leaderboard/<slug>.json")
+def show_json(slug: str):
+    get_exercise(slug)
+    return jsonify(exercise=slug, rows=leaderboard_rows(slug, include_private=g.is_instructor))
