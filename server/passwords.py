@@ -1,8 +1,10 @@
-"""Password hashing (Argon2id, a slow hash) and the rules for display names and personal passwords."""
+"""Password hashing (Argon2id, a slow hash), notebook tokens, and the rules for display names and passwords."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 import unicodedata
 
 from argon2 import PasswordHasher
@@ -12,6 +14,7 @@ _hasher = PasswordHasher()
 NAME_PATTERN = re.compile(r"^[^\W_][\w .'-]*$")
 NAME_MIN, NAME_MAX = 2, 32
 PASSWORD_MIN, PASSWORD_MAX = 8, 200
+TOKEN_PREFIX = "ws_"  # noqa: S105 - a marker that makes leaked tokens easy to spot, not a secret
 
 
 def hash_password(password: str) -> str:
@@ -52,3 +55,14 @@ def password_problem(password: str) -> str | None:
     if len(password) > PASSWORD_MAX:
         return f"Your personal password may have at most {PASSWORD_MAX} characters."
     return None
+
+
+def new_api_token() -> tuple[str, str]:
+    """A fresh notebook token and the hash that is stored (the token itself is shown once, never stored)."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token, api_token_hash(token)
+
+
+def api_token_hash(token: str) -> str:
+    """SHA-256: the token carries 256 random bits, so a fast hash suffices and lets the server look it up."""
+    return hashlib.sha256(token.encode("utf-8", errors="replace")).hexdigest()

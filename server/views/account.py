@@ -6,7 +6,7 @@ from flask import Blueprint, g, render_template, request
 
 from server.db import get_db
 from server.jobs import catalog
-from server.views.api import new_token
+from server.passwords import new_api_token
 from server.views.auth import participant_required
 
 bp = Blueprint("account", __name__)
@@ -33,7 +33,7 @@ def show():
 @participant_required
 def make_token():
     """A new token replaces the old one at once; it is shown on this one page and never again."""
-    token, stored = new_token()
+    token, stored = new_api_token()
     g.participant.api_token_hash = stored
     get_db().commit()
     return notebook_page(token), {"Cache-Control": "no-store"}  # the token must not linger in any cache

@@ -21,9 +21,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from server.db import get_db
-from server.errors import TooManyRequests, wants_json
+from server.errors import TooManyRequests, WorkshopError, wants_json
 from server.models import EventSettings, LoginFailure, Participant, utcnow
 from server.passwords import (
+    api_token_hash,
     check_password,
     display_name_problem,
     hash_password,
@@ -50,8 +51,6 @@ def require_login():
     The JSON API under /api/ trusts only a notebook token, never the session cookie (so it needs no CSRF token).
     """
     if request.path.startswith("/api/"):
-        from server.views.api import participant_from_token
-
         g.participant, g.is_instructor = participant_from_token(), False
         return None
     g.participant, g.is_instructor = None, session.get("role") == "instructor"
@@ -110,6 +109,31 @@ def record_failure() -> None:
     db.execute(delete(LoginFailure).where(LoginFailure.created_at < cutoff))
     db.add(LoginFailure(address=client_address()))
     db.commit()
+
+
+class Unauthorized(WorkshopError):
+    status = 401
+    code = "unauthorized"
+
+
+def bearer_token() -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def participant_from_token() -> Participant:
+    """The participant whose notebook token the request carries; a wrong token counts as a failed login."""
+    token = bearer_token()
+    if token is None:
+        raise Unauthorized(
+            "Send your notebook token as 'Authorization: Bearer <token>'. Make one on the Notebook page (/account)."
+        )
+    check_rate_limit()
+    participant = get_db().scalar(select(Participant).where(Participant.api_token_hash == api_token_hash(token)))
+    if participant is None:
+        record_failure()
+        raise Unauthorized("This notebook token is not valid (a newer one replaces it). Make a new one on /account.")
+    return participant
 
 
 def start_session(role: str, participant: Participant | None = None) -> None:

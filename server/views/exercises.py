@@ -101,18 +101,23 @@ def cached_starter_kit(exercise, dataset) -> bytes:
         return cache[key]
 
 
+def uploaded_code() -> tuple[bytes, str] | None:
+    """The uploaded ``file`` of a submission and its name, or None when nothing was uploaded."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return None
+    if not upload.filename.endswith(".py"):
+        raise WorkshopError("Upload a Python file ending in .py.")
+    return upload.read(), upload.filename[-255:]
+
+
 @bp.route("/exercises/<slug>/submit", methods=["POST"])
 @participant_required
 def submit(slug: str):
     exercise = get_exercise(slug)
-    upload = request.files.get("file")
-    if upload is not None and upload.filename:
-        if not upload.filename.endswith(".py"):
-            return _rejected(exercise, "Upload a Python file ending in .py.")
-        code, filename = upload.read(), upload.filename[-255:]
-    else:
-        code, filename = request.form.get("code", ""), None
+    code = None
     try:
+        code, filename = uploaded_code() or (request.form.get("code", ""), None)
         submission = queue_submission(get_db(), g.participant, exercise, code, filename)
     except WorkshopError as error:
         return _rejected(exercise, error.message, code)
