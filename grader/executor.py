@@ -6,19 +6,16 @@ executor only claims, reports progress and records results through it.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from grader.grading import GradeResult, Progress
-from grader.sandbox import BASE_UID
+from grader.slot_lock import SlotLock
 
 log = logging.getLogger(__name__)
 
@@ -58,34 +55,6 @@ class ExecutorSettings:
     idle_poll_seconds: float = 1.0
     progress_seconds: float = 2.0
     max_attempts: int = 3
-
-
-class SlotLock:
-    """An exclusive claim on one sandbox uid across every worker process on this host (flock)."""
-
-    def __init__(self, lock_dir: Path | None = None, base_uid: int = BASE_UID, max_slots: int = 256):
-        self.lock_dir = lock_dir or Path(tempfile.gettempdir()) / "workshop-slots"
-        self.base_uid, self.max_slots = base_uid, max_slots
-        self.handle = None
-        self.uid: int | None = None
-
-    def acquire(self) -> int:
-        self.lock_dir.mkdir(parents=True, exist_ok=True)
-        for index in range(self.max_slots):
-            handle = open(self.lock_dir / f"uid-{self.base_uid + index}.lock", "w")  # noqa: SIM115 - held open
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                continue
-            self.handle, self.uid = handle, self.base_uid + index
-            return self.uid
-        raise RuntimeError(f"all {self.max_slots} sandbox uids on this host are in use")
-
-    def release(self) -> None:
-        if self.handle is not None:
-            self.handle.close()
-            self.handle = None
 
 
 class LocalExecutor:
