@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 import os
 import shutil
 import tempfile
@@ -13,8 +14,9 @@ from pathlib import Path
 
 from grader.datasets import CLASS_NAMES, DatasetPaths, read_test_ids, read_test_labels
 from grader.exercises import Exercise
-from grader.sandbox import BASE_UID, Limits, SandboxJob, SandboxResult, get_sandbox
+from grader.sandbox import BASE_UID, Limits, SandboxJob, SandboxResult, SandboxUnavailable, get_sandbox
 from grader.scoring import InvalidPredictions, read_predictions, read_progress, read_status, score_predictions
+from grader.storable import optional_text, storable_json, storable_text
 from grader.weights import exercise_weights
 
 ERROR_KINDS = (
@@ -33,6 +35,13 @@ MAX_CODE_BYTES = 256 * 1024
 PREDICT_RESERVE_SECONDS = 8
 # the harness starts, imports TensorFlow and writes status; the host allows this on top of the limit
 STARTUP_GRACE_SECONDS = 15
+# what is kept of a job's output (characters): text beyond these is cut before it reaches the database
+MAX_MESSAGE_CHARS = 2000
+MAX_TRACEBACK_CHARS = 20000
+MAX_LOG_CHARS = 20000
+MAX_NOTE_CHARS = 300
+MAX_NOTES = 20
+MAX_HISTORY_RECORDS = 1000
 
 
 @dataclass
@@ -55,6 +64,27 @@ class GradeResult:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def storable(self) -> GradeResult:
+        """A copy that any database stores: clean, bounded text and JSON (what the sandbox wrote is hostile)."""
+        return GradeResult(
+            status=self.status,
+            error_kind=self.error_kind if self.error_kind in ERROR_KINDS else None,
+            message=optional_text(self.message, MAX_MESSAGE_CHARS),
+            traceback=optional_text(self.traceback, MAX_TRACEBACK_CHARS, keep="tail"),
+            public_score=_finite_or_none(self.public_score),
+            private_score=_finite_or_none(self.private_score),
+            metrics=storable_json(self.metrics or {}, max_items=200),
+            history=storable_json((self.history or [])[-MAX_HISTORY_RECORDS:]),
+            log=storable_text(self.log or "", MAX_LOG_CHARS, keep="tail"),
+            notes=[storable_text(note, MAX_NOTE_CHARS) for note in (self.notes or [])[:MAX_NOTES]],
+            run_info=storable_json(self.run_info or {}, max_items=40),
+            seconds=_finite_or_none(self.seconds) or 0.0,
+        )
+
+
+def _finite_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -62,6 +92,12 @@ class Progress:
 
     log: str
     history: list
+
+    def storable(self) -> Progress:
+        return Progress(
+            log=storable_text(self.log or "", MAX_LOG_CHARS, keep="tail"),
+            history=storable_json((self.history or [])[-MAX_HISTORY_RECORDS:]),
+        )
 
 
 class SubmissionRejected(Exception):
@@ -74,7 +110,12 @@ class SubmissionRejected(Exception):
 
 def check_source(code: bytes | str) -> str:
     """Size, UTF-8 and syntax checks done before anything is queued; returns the code as text."""
-    raw = code.encode("utf-8") if isinstance(code, str) else code
+    try:
+        raw = code.encode("utf-8") if isinstance(code, str) else code
+    except UnicodeEncodeError as error:  # a lone surrogate, e.g. from a JSON "\ud800" escape
+        raise SubmissionRejected(
+            "encoding", f"the code is not valid Unicode text (a lone surrogate at character {error.start})"
+        ) from None
     if len(raw) > MAX_CODE_BYTES:
         raise SubmissionRejected("too_large", f"the code is {len(raw)} bytes; at most {MAX_CODE_BYTES} are accepted")
     if not raw.strip():
@@ -90,6 +131,10 @@ def check_source(code: bytes | str) -> str:
     except SyntaxError as error:
         where = f"line {error.lineno}" + (f", column {error.offset}" if error.offset else "")
         raise SubmissionRejected("syntax_error", f"SyntaxError at {where}: {error.msg}") from None
+    except (MemoryError, RecursionError, ValueError):  # the parser gave up: absurd nesting or chains
+        raise SubmissionRejected(
+            "too_complex", "the code is nested too deeply for Python to read it; split long expressions up"
+        ) from None
     return text
 
 
@@ -162,14 +207,18 @@ def grade(
             if on_progress is not None:
                 on_progress(Progress(log=log, history=read_progress(job.out_dir)))
 
-        run = backend.run(job, on_poll=poll)
-        result = _interpret(run, job.out_dir, dataset)
+        try:
+            run = backend.run(job, on_poll=poll)
+        except SandboxUnavailable as error:  # our side (e.g. no cgroup for the job): retried, never charged
+            result = GradeResult(status="failed", error_kind="infrastructure", message=f"the sandbox refused: {error}")
+        else:
+            result = _interpret(run, job.out_dir, dataset)
     finally:
         if job is not None:
             backend.release(job)  # e.g. unmount the output folder, now that the host has read it
         shutil.rmtree(job_dir, ignore_errors=True)
     result.seconds = round(time.monotonic() - started, 3)
-    return result
+    return result.storable()
 
 
 def _interpret(run: SandboxResult, out_dir: Path, dataset: DatasetPaths) -> GradeResult:
@@ -194,8 +243,9 @@ def _interpret(run: SandboxResult, out_dir: Path, dataset: DatasetPaths) -> Grad
         message = str(status.get("message") or f"the job ended with exit code {run.exit_code} and no result")
         trace = status.get("traceback") if isinstance(status.get("traceback"), str) else None
         return GradeResult(status="failed", error_kind=kind, message=message[:2000], traceback=trace, **base)
+    expected_ids = read_test_ids(dataset)  # the host's own data: if this fails, it is our fault (infrastructure)
     try:
-        predictions = read_predictions(out_dir, read_test_ids(dataset))
+        predictions = read_predictions(out_dir, expected_ids)
     except InvalidPredictions as error:
         return GradeResult(status="failed", error_kind="invalid_predictions", message=str(error), **base)
     metrics = score_predictions(predictions, read_test_labels(dataset))

@@ -74,17 +74,24 @@ def read_predictions(folder: Path, expected_ids: list[str]) -> dict[str, float]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidPredictions("predictions.csv is not UTF-8 text") from None
-    rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        predictions = _parse_predictions(text, set(expected_ids))
+    except csv.Error as error:  # a NUL byte, a field over the csv module's limit, a stray quote...
+        raise InvalidPredictions(f"predictions.csv is not a readable CSV file: {error}") from None
+    missing = len(expected_ids) - len(predictions)
+    if missing:
+        raise InvalidPredictions(f"predictions.csv lacks {missing} of the {len(expected_ids)} test images")
+    return predictions
+
+
+def _parse_predictions(text: str, expected: set[str]) -> dict[str, float]:
+    rows = csv.reader(io.StringIO(text, newline=""), strict=True)
     header = next(rows, None)
     if header != ["image_id", "malignant"]:
         raise InvalidPredictions(f"predictions.csv must start with the header image_id,malignant; found {header!r:.80}")
-    expected = set(expected_ids)
     predictions: dict[str, float] = {}
     for line, row in enumerate(rows, start=2):
         predictions.update([_parse_row(row, line, expected, predictions)])
-    missing = len(expected) - len(predictions)
-    if missing:
-        raise InvalidPredictions(f"predictions.csv lacks {missing} of the {len(expected)} test images")
     return predictions
 
 
@@ -95,7 +102,7 @@ def _parse_row(row: list[str], line: int, expected: set[str], seen: dict[str, fl
     if image_id not in expected:
         raise InvalidPredictions(f"predictions.csv line {line}: unknown image id {image_id!r:.40}")
     if image_id in seen:
-        raise InvalidPredictions(f"predictions.csv line {line}: image id {image_id!r} appears twice")
+        raise InvalidPredictions(f"predictions.csv line {line}: image id {image_id!r:.40} appears twice")
     try:
         number = float(value)
     except ValueError:

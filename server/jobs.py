@@ -7,18 +7,22 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from grader.datasets import dataset_paths
-from grader.executor import ClaimedJob
+from grader.executor import ClaimedJob, SlotReport
 from grader.exercises import Exercise, load_catalog
-from grader.grading import GradeResult, Progress, check_source, grade
+from grader.grading import MAX_NOTES, GradeResult, Progress, SubmissionRejected, check_source, grade
+from grader.storable import optional_text, storable_text
 from server.db import new_session
 from server.errors import NotFound, WorkshopError
-from server.models import EventSettings, Participant, Submission, utcnow
+from server.models import EventSettings, Participant, Submission, WorkerSlot, utcnow
 
 MAX_OPEN_SUBMISSIONS = 3  # queued or running per participant, so nobody fills the queue
+OPEN_STATUSES = ("queued", "running", "scoring")
 LIVE_LOG_CHARS = 20000
+RETRY_BASE_SECONDS = 10  # an infrastructure retry waits 10 s, then 30 s, 90 s ... (capped)
+RETRY_MAX_SECONDS = 600
 
 
 def catalog(app: Flask | None = None) -> dict[str, Exercise]:
@@ -41,36 +45,62 @@ def active_dataset(db) -> str:
 
 
 def queue_submission(db, participant: Participant, exercise: Exercise, code: bytes | str, filename: str | None):
-    """Check and store a submission as ``queued``; raises a WorkshopError whose message the participant sees."""
-    from grader.grading import SubmissionRejected
+    """Check and store a submission as ``queued``; raises a WorkshopError whose message the participant sees.
 
+    The open-submission limit is atomic: the participant's row is locked (written) before counting, so two
+    concurrent submissions of one participant are counted one after the other, on SQLite and PostgreSQL.
+    """
     try:
         text = check_source(code)
     except SubmissionRejected as error:
-        raise WorkshopError(str(error)) from None
+        raise CodeRejected(str(error), error.kind) from None
+    now = utcnow()
+    locked = db.execute(update(Participant).where(Participant.id == participant.id).values(last_submitted_at=now))
+    if locked.rowcount != 1:
+        db.rollback()
+        raise WorkshopError("Your participant account no longer exists.")
     open_count = db.scalar(
         select(func.count(Submission.id)).where(
             Submission.participant_id == participant.id,
-            Submission.status.in_(("queued", "running", "scoring")),
+            Submission.status.in_(OPEN_STATUSES),
         )
     )
     if open_count >= MAX_OPEN_SUBMISSIONS:
+        db.rollback()
         raise WorkshopError(f"You already have {open_count} submissions waiting or running; wait until one finishes.")
     submission = Submission(
         participant_id=participant.id,
         exercise_slug=exercise.slug,
         dataset=active_dataset(db),
         code=text,
-        filename=filename,
+        filename=None if filename is None else storable_text(filename, 255, keep="tail"),
         status="queued",
+        created_at=now,
     )
     db.add(submission)
     db.commit()
     return submission
 
 
+class CodeRejected(WorkshopError):
+    """The code cannot be queued: too large, not text, a syntax error, nesting the parser gives up on."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.code = kind
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds an infrastructure retry waits: growing with each attempt, capped."""
+    return min(RETRY_BASE_SECONDS * 3 ** max(0, attempts - 1), RETRY_MAX_SECONDS)
+
+
 class DatabaseJobStore:
-    """The ``JobStore`` of grader.executor on top of the app's database."""
+    """The ``JobStore`` of grader.executor on top of the app's database.
+
+    Every write about a running job is conditional on its claim token (and status), so a job cancelled or
+    taken over meanwhile is never overwritten; everything the sandbox produced is made storable first.
+    """
 
     def __init__(self, app: Flask, max_attempts: int = 3):
         self.app, self.max_attempts = app, max_attempts
@@ -79,7 +109,8 @@ class DatabaseJobStore:
         with new_session(self.app) as db, db.begin():
             now = utcnow()
             self._requeue_expired(db, now)
-            query = select(Submission.id).where(Submission.status == "queued").order_by(Submission.id).limit(1)
+            ready = or_(Submission.not_before.is_(None), Submission.not_before <= now)
+            query = select(Submission.id).where(Submission.status == "queued", ready).order_by(Submission.id).limit(1)
             if db.bind.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             candidate = db.scalar(query)
@@ -92,9 +123,10 @@ class DatabaseJobStore:
                 .values(
                     status="running",
                     claim_token=token,
-                    worker=worker[:255],
+                    worker=storable_text(worker, 255),
                     lease_expires_at=now + timedelta(seconds=lease_seconds),
                     started_at=now,
+                    not_before=None,
                     attempts=Submission.attempts + 1,
                 )
             )
@@ -104,7 +136,7 @@ class DatabaseJobStore:
             return ClaimedJob(row.id, token, row.code, row.exercise_slug, row.dataset)
 
     def _requeue_expired(self, db, now) -> None:
-        """Jobs whose worker died go back to the queue; one that killed its worker too often fails instead."""
+        """Jobs whose worker died go back to the queue (after a pause); one that killed its worker too often fails."""
         expired = (Submission.status.in_(("running", "scoring")), Submission.lease_expires_at < now)
         message = f"the worker stopped {self.max_attempts} times while running this job"
         db.execute(
@@ -122,11 +154,22 @@ class DatabaseJobStore:
         db.execute(
             update(Submission)
             .where(*expired)
-            .values(status="queued", claim_token=None, worker=None, lease_expires_at=None)
+            .values(
+                status="queued",
+                claim_token=None,
+                worker=None,
+                lease_expires_at=None,
+                not_before=now + timedelta(seconds=RETRY_BASE_SECONDS),
+            )
         )
 
     def _owned(self, job: ClaimedJob):
-        return update(Submission).where(Submission.id == job.submission_id, Submission.claim_token == job.token)
+        """An UPDATE that only touches the job while this claim holds it (a cancel clears the token)."""
+        return update(Submission).where(
+            Submission.id == job.submission_id,
+            Submission.claim_token == job.token,
+            Submission.status.in_(("running", "scoring")),
+        )
 
     def renew_lease(self, job: ClaimedJob, lease_seconds: float) -> bool:
         with new_session(self.app) as db, db.begin():
@@ -134,6 +177,7 @@ class DatabaseJobStore:
             return db.execute(self._owned(job).values(lease_expires_at=expires)).rowcount == 1
 
     def report_progress(self, job: ClaimedJob, progress: Progress) -> None:
+        progress = progress.storable()
         with new_session(self.app) as db, db.begin():
             db.execute(self._owned(job).values(log=progress.log[-LIVE_LOG_CHARS:], history=progress.history))
 
@@ -142,31 +186,80 @@ class DatabaseJobStore:
             db.execute(self._owned(job).values(status="queued", claim_token=None, worker=None, lease_expires_at=None))
 
     def record_result(self, job: ClaimedJob, result: GradeResult) -> bool:
-        """Store the verdict, unless the claim was lost; infrastructure failures are retried, never charged."""
+        """Store the verdict unless the claim was lost; infrastructure failures wait and retry, never charged."""
+        result = result.storable()
         with new_session(self.app) as db, db.begin():
-            row = db.get(Submission, job.submission_id)
-            if row is None or row.claim_token != job.token:
+            row = db.execute(
+                select(Submission.attempts, Submission.notes).where(
+                    Submission.id == job.submission_id, Submission.claim_token == job.token
+                )
+            ).first()
+            if row is None:
                 return False
+            now = utcnow()
             if result.error_kind == "infrastructure" and row.attempts < self.max_attempts:
-                row.status, row.claim_token, row.worker, row.lease_expires_at = "queued", None, None, None
-                row.notes = [*(row.notes or []), f"retried after an infrastructure problem: {result.message}"]
-                return True
-            row.status = result.status
-            row.error_kind, row.error_message, row.traceback = (
-                result.error_kind,
-                result.message,
-                result.traceback,
+                delay = retry_delay(row.attempts)
+                note = storable_text(f"retried after an infrastructure problem: {result.message}", 300)
+                retried = db.execute(
+                    self._owned(job).values(
+                        status="queued",
+                        claim_token=None,
+                        worker=None,
+                        lease_expires_at=None,
+                        not_before=now + timedelta(seconds=delay),
+                        notes=[*(row.notes or [])[-(MAX_NOTES - 1) :], note],
+                    )
+                )
+                return retried.rowcount == 1
+            recorded = db.execute(
+                self._owned(job).values(
+                    status=result.status,
+                    error_kind=result.error_kind,
+                    error_message=result.message,
+                    traceback=result.traceback,
+                    public_score=result.public_score,
+                    private_score=result.private_score,
+                    metrics=result.metrics,
+                    history=result.history,
+                    notes=result.notes,
+                    run_info=result.run_info,
+                    log=result.log,
+                    seconds=result.seconds,
+                    finished_at=now,
+                    claim_token=None,
+                    lease_expires_at=None,
+                )
             )
-            row.public_score, row.private_score = result.public_score, result.private_score
-            row.metrics, row.history, row.notes, row.run_info = (
-                result.metrics,
-                result.history,
-                result.notes,
-                result.run_info,
+            return recorded.rowcount == 1
+
+    def fail_job(self, job: ClaimedJob, reason: str) -> bool:
+        """The minimal verdict when the full one could not be stored: failed, infrastructure, a plain reason."""
+        with new_session(self.app) as db, db.begin():
+            failed = db.execute(
+                self._owned(job).values(
+                    status="failed",
+                    error_kind="infrastructure",
+                    error_message=storable_text(reason, 500).encode("ascii", "replace").decode("ascii"),
+                    finished_at=utcnow(),
+                    claim_token=None,
+                    lease_expires_at=None,
+                )
             )
-            row.log, row.seconds = result.log, result.seconds
-            row.finished_at, row.claim_token, row.lease_expires_at = utcnow(), None, None
-            return True
+            return failed.rowcount == 1
+
+    def report_slot(self, slot: SlotReport) -> None:
+        """Upsert what a slot says about itself (heartbeat, state, why it paused)."""
+        with new_session(self.app) as db, db.begin():
+            row = db.scalar(select(WorkerSlot).where(WorkerSlot.name == slot.name))
+            if row is None:
+                row = WorkerSlot(name=storable_text(slot.name, 255), started_at=utcnow())
+                db.add(row)
+            now = utcnow()
+            row.state, row.reason = slot.state, optional_text(slot.reason, 1000)
+            row.current_submission_id = slot.submission_id
+            row.paused_until = now + timedelta(seconds=slot.paused_seconds) if slot.paused_seconds else None
+            row.jobs_done, row.infrastructure_failures = slot.jobs_done, slot.infrastructure_failures
+            row.heartbeat_at = now
 
 
 def cancel_submission(db, submission: Submission) -> bool:

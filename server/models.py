@@ -43,6 +43,8 @@ class Participant(Base):
     api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # written whenever a submission is queued: the row lock that makes the open-submission limit atomic
+    last_submitted_at: Mapped[datetime | None]
 
     submissions: Mapped[list[Submission]] = relationship(back_populates="participant")
 
@@ -76,6 +78,7 @@ class Submission(Base):
     worker: Mapped[str | None] = mapped_column(String(255))
     claim_token: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None]
+    not_before: Mapped[datetime | None]  # an infrastructure retry waits until then (growing back-off)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -87,11 +90,36 @@ class Submission(Base):
         return self.status in TERMINAL_STATUSES
 
 
-class LoginFailure(Base):
-    """One failed login, kept for the per-address rate limit."""
+class LoginThrottle(Base):
+    """Failed logins counted for one key: a display name, an address, the instructor login (server/throttle.py).
 
-    __tablename__ = "login_failures"
+    ``failures`` counts attempts in the current round (taken before the password is checked, given back on
+    success), ``locked_until`` refuses attempts while set, ``lockouts`` makes each next lock longer.
+    """
+
+    __tablename__ = "login_throttles"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)  # name, address, instructor, ...
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    window_started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+    lockouts: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class WorkerSlot(Base):
+    """One worker slot as it last reported itself: the instructor sees paused or silent slots and why."""
+
+    __tablename__ = "worker_slots"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    address: Mapped[str] = mapped_column(String(64), index=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)  # host:pid:slot-N
+    state: Mapped[str] = mapped_column(String(16), default="idle")  # idle, busy, paused, stopped, dead
+    reason: Mapped[str | None] = mapped_column(Text)
+    paused_until: Mapped[datetime | None]
+    current_submission_id: Mapped[int | None]
+    jobs_done: Mapped[int] = mapped_column(default=0)
+    infrastructure_failures: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -26,12 +27,43 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def postgres_url():
+    """A fresh database on the real PostgreSQL at 127.0.0.1:5432 (trust auth), dropped afterwards."""
+    import psycopg
+
+    name = f"workshop_test_{secrets.token_hex(6)}"
+    with psycopg.connect("host=127.0.0.1 port=5432 dbname=test", autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql+psycopg://127.0.0.1:5432/{name}"
+    with psycopg.connect("host=127.0.0.1 port=5432 dbname=test", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """Each test using this runs twice: on SQLite and on the real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
 def app(tmp_path, data_dir):
+    yield from make_app(tmp_path, data_dir, f"sqlite:///{tmp_path / 'test.db'}")
+
+
+@pytest.fixture
+def any_db_app(tmp_path, data_dir, database_url):
+    """The app on SQLite, then on PostgreSQL."""
+    yield from make_app(tmp_path, data_dir, database_url)
+
+
+def make_app(tmp_path, data_dir, database_url: str):
     app = create_app(
         {
             "TESTING": True,
             "SECRET_KEY": "test-secret-key",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}",
+            "DATABASE_URL": database_url,
             "DATA_DIR": str(data_dir),
             "WORK_DIR": str(tmp_path / "jobs"),
             "KERAS_HOME": str(tmp_path / "keras"),

@@ -53,3 +53,26 @@ def wait_for_terminal(client, submission_id: int, timeout: float = 300) -> dict:
             return state
         time.sleep(0.5)
     raise AssertionError(f"submission {submission_id} did not finish within {timeout} s: {state}")
+
+
+def make_participant(app, name: str = "Ada", password: str = "personal-pass-1", token: str | None = None) -> int:
+    """A participant stored directly (no HTTP, no login limits); with ``token``, that notebook token."""
+    from server.db import new_session
+    from server.models import Participant
+    from server.passwords import api_token_hash, hash_password, name_key
+
+    with new_session(app) as db:
+        participant = Participant(display_name=name, name_key=name_key(name), password_hash=hash_password(password))
+        participant.api_token_hash = api_token_hash(token) if token else None
+        db.add(participant)
+        db.commit()
+        return participant.id
+
+
+def login_client(app, participant_id: int):
+    """A test client whose session is that participant's (as after a login)."""
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["role"], session["participant_id"] = "participant", participant_id
+        session.permanent = True
+    return client

@@ -39,7 +39,21 @@ def queue_position(submission: Submission) -> int | None:
     return get_db().scalar(earlier) + 1
 
 
+def shows_private_figures() -> bool:
+    """Private-partition figures are the instructor's alone (until a reveal, which a later version adds)."""
+    return bool(g.get("is_instructor"))
+
+
+def visible_metrics(submission: Submission) -> dict:
+    """The metrics the current viewer may see: participants get the public partition only."""
+    metrics = submission.metrics or {}
+    if shows_private_figures():
+        return metrics
+    return {key: value for key, value in metrics.items() if key == "public"}
+
+
 def as_json(submission: Submission) -> dict:
+    private = {"private_score": submission.private_score} if shows_private_figures() else {}
     return {
         "id": submission.id,
         "exercise": submission.exercise_slug,
@@ -48,7 +62,8 @@ def as_json(submission: Submission) -> dict:
         "error_message": submission.error_message,
         "traceback": submission.traceback,
         "public_score": submission.public_score,
-        "metrics": submission.metrics or {},
+        **private,
+        "metrics": visible_metrics(submission),
         "history": submission.history or [],
         "notes": submission.notes or [],
         "log": submission.log or "",
@@ -64,6 +79,7 @@ def show(submission_id: int):
     return render_template(
         "submissions/show.html",
         submission=submission,
+        metrics=visible_metrics(submission),
         exercise=catalog().get(submission.exercise_slug),
         explanation=ERROR_EXPLANATIONS.get(submission.error_kind or ""),
         queue_position=queue_position(submission),
