@@ -19,6 +19,10 @@ CPU_PERIOD_US = 100_000
 JOB_CPU_SHARES, JOB_CPU_WEIGHT = 512, 50
 
 
+class CgroupUnavailable(Exception):
+    """The job's cgroup cannot be made on this host; the message says why. Such a job must not run."""
+
+
 def cgroup_version(root: Path = CGROUP_ROOT) -> int | None:
     """2 for the unified hierarchy, 1 for the legacy one, None where neither is writable."""
     if (root / "cgroup.controllers").exists():
@@ -60,17 +64,29 @@ class JobCgroup:
 
     @classmethod
     def create(cls, name: str, limits: Limits, root: Path = CGROUP_ROOT) -> JobCgroup | None:
-        version = cgroup_version(root)
-        if version is None:
-            return None
+        """The job's cgroup with its limits set, or None where it cannot be made (see ``make`` for why)."""
         try:
-            return cls._create_v2(name, limits, root) if version == 2 else cls._create_v1(name, limits, root)
-        except OSError:
+            return cls.make(name, limits, root)
+        except CgroupUnavailable:
             return None
 
     @classmethod
-    def _create_v1(cls, name: str, limits: Limits, root: Path) -> JobCgroup:
-        folders = {}
+    def make(cls, name: str, limits: Limits, root: Path = CGROUP_ROOT) -> JobCgroup:
+        """The job's cgroup with its limits set; raises CgroupUnavailable (nothing left behind) saying why not."""
+        version = cgroup_version(root)
+        if version is None:
+            raise CgroupUnavailable(f"no writable cgroup hierarchy (v2 or v1 with a memory controller) at {root}")
+        folders: dict[str, Path] = {}
+        try:
+            if version == 2:
+                return cls._create_v2(name, limits, root, folders)
+            return cls._create_v1(name, limits, root, folders)
+        except OSError as error:
+            cls(version, folders).cleanup()  # the folders made so far, so a half-made cgroup does not stay
+            raise CgroupUnavailable(f"cannot set up the job's cgroup under {root}: {error}") from None
+
+    @classmethod
+    def _create_v1(cls, name: str, limits: Limits, root: Path, folders: dict[str, Path]) -> JobCgroup:
         optional = [c for c in ("cpu", "freezer") if (root / c).is_dir() and os.access(root / c, os.W_OK)]
         for controller in ("memory", "pids", *optional):
             folder = root / controller / PARENT / name
@@ -90,7 +106,7 @@ class JobCgroup:
         return cls(1, folders)
 
     @classmethod
-    def _create_v2(cls, name: str, limits: Limits, root: Path) -> JobCgroup:
+    def _create_v2(cls, name: str, limits: Limits, root: Path, folders: dict[str, Path]) -> JobCgroup:
         parent = root / PARENT
         parent.mkdir(exist_ok=True)
         available = set((root / "cgroup.controllers").read_text().split())
@@ -99,6 +115,7 @@ class JobCgroup:
             _write(folder / "cgroup.subtree_control", wanted)
         folder = parent / name
         folder.mkdir(exist_ok=True)
+        folders["unified"] = folder
         _write(folder / "memory.max", str(limits.memory_mb * 1024 * 1024))
         _write(folder / "memory.swap.max", "0")
         _write(folder / "pids.max", str(limits.max_processes))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import fcntl
 import json
 import os
 import re
@@ -19,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -29,8 +27,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.cgroups import JobCgroup, pid_alive
+from grader.cgroups import CGROUP_ROOT, CgroupUnavailable, JobCgroup, cgroup_version, pid_alive
 from grader.seccomp import filter_fd, memory_file
+from grader.slot_lock import BASE_UID, hold_lock
 
 HARNESS = Path(__file__).with_name("harness.py")
 INSIDE_CODE, INSIDE_DATA, INSIDE_OUT, INSIDE_HARNESS = (
@@ -41,11 +40,12 @@ INSIDE_CODE, INSIDE_DATA, INSIDE_OUT, INSIDE_HARNESS = (
 )
 INSIDE_WEIGHTS = "/opt/workshop/keras-weights"
 INSIDE_SPEC = "/job/spec.json"
-BASE_UID = 61000
 MIN_JOB_UID = 1000  # the per-uid sweep refuses anything below: system and human accounts
 GPU_CONTROL_NODES = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools")
 DEFAULT_DOCKER_IMAGE = "workshop-server:latest"
 DOCKER_PYTHON = "/app/.venv/bin/python"
+CONTAINER_PREFIX = "workshop-job-"  # then the job's uid, a dash and a random hex suffix
+JOB_LABEL, UID_LABEL, HOST_LABEL = "workshop.job", "workshop.uid", "workshop.host"
 
 
 class SandboxUnavailable(Exception):
@@ -356,11 +356,9 @@ def wait_for_gpu_release(
 @contextlib.contextmanager
 def uid_run_lock(uid: int, lock_dir: Path | None = None) -> Iterator[None]:
     """Hold the uid for one job across processes: the sweeps kill every process of the uid, so two jobs
-    sharing one (a misconfiguration; worker slots each lock their own) wait for each other instead."""
-    folder = lock_dir or Path(tempfile.gettempdir()) / "workshop-slots"
-    folder.mkdir(mode=0o755, exist_ok=True)
-    with open(folder / f"uid-{uid}.run.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    sharing one (a misconfiguration; worker slots each lock their own) wait for each other instead.
+    The lock file lives in the slot lock folder (grader/slot_lock.py: checked, never through a link)."""
+    with hold_lock(f"uid-{uid}.run.lock", lock_dir):
         yield
 
 
@@ -521,8 +519,15 @@ class BwrapSandbox(IsolatedSandbox):
 
     name = "bwrap"
 
-    def __init__(self, dev_dir: Path = Path("/dev"), proc: Path = Path("/proc"), gpu_release_seconds: float = 15):
+    def __init__(
+        self,
+        dev_dir: Path = Path("/dev"),
+        proc: Path = Path("/proc"),
+        gpu_release_seconds: float = 15,
+        cgroup_root: Path = CGROUP_ROOT,
+    ):
         self.dev_dir, self.proc, self.gpu_release_seconds = dev_dir, proc, gpu_release_seconds
+        self.cgroup_root = Path(cgroup_root)  # where job cgroups are made (tests point it at an unusable folder)
 
     def check_available(self) -> None:
         """Raise SandboxUnavailable, saying what to install or change, where bwrap cannot run jobs."""
@@ -537,13 +542,44 @@ class BwrapSandbox(IsolatedSandbox):
             raise SandboxUnavailable(
                 "the bwrap sandbox needs the worker to run as root (it switches each job to an unprivileged uid)"
             )
+        if cgroup_version(self.cgroup_root) is None:
+            raise SandboxUnavailable(
+                f"no writable cgroup hierarchy at {self.cgroup_root}: every job runs in its own cgroup (memory, "
+                "process and CPU limits) and no job runs without one; run the worker as root on a host with "
+                "cgroups v2 (or v1 with a memory controller) mounted there"
+            )
+
+    def _job_cgroup(self, job: SandboxJob) -> JobCgroup:
+        """The job's own cgroup; without it the job does not run (rlimits alone do not bound its memory)."""
+        try:
+            return JobCgroup.make(f"job-{job.uid}-{os.getpid()}-{time.monotonic_ns()}", job.limits, self.cgroup_root)
+        except CgroupUnavailable as error:
+            raise SandboxUnavailable(
+                f"job not started, it has no cgroup ({error}); jobs never run on rlimits alone"
+            ) from None
 
     def _run_locked(self, job: SandboxJob, program: Path, on_poll: Callable[[str], None] | None) -> SandboxResult:
         unmount_stale_scratch()
-        JobCgroup.remove_stale()
+        JobCgroup.remove_stale(self.cgroup_root)
         notes = _sweep_note(sweep_uid(job.uid, self.proc), "before the job")
         if job.gpu is not None:
             self._require_free_gpu(job.gpu)
+        cgroup = self._job_cgroup(job)  # first: where it cannot be made, nothing else was set up
+        try:
+            result = self._run_in_cgroup(job, program, on_poll, cgroup)
+        finally:
+            cgroup.cleanup()  # run_contained removed it already unless the start failed; removing twice is harmless
+            leftovers = sweep_uid(job.uid, self.proc)  # the final word: nothing of this uid survives the job
+        notes += _sweep_note(leftovers, "after the job")
+        if job.gpu is not None and (holders := self._gpu_holders_after_wait(job.gpu)):
+            notes.append(f"GPU {job.gpu} is still held by processes {holders}; the next job waits for it")
+        result.notes = [*result.notes, *notes]
+        result.containment.update(seccomp=True, uid=job.uid, scratch_mb={"tmp": job.limits.tmp_mb})
+        return result
+
+    def _run_in_cgroup(
+        self, job: SandboxJob, program: Path, on_poll: Callable[[str], None] | None, cgroup: JobCgroup
+    ) -> SandboxResult:
         spec_path = write_spec(job, inside_spec(job))
         etc = _write_identity_files(job.job_dir, job.uid)
         mount_scratch(job)
@@ -554,25 +590,15 @@ class BwrapSandbox(IsolatedSandbox):
             split = argv.index("--")  # options go through a file: the job reads /proc/1/cmdline, and there it
             options, command = argv[1:split], argv[split:]  # sees "bwrap --args N -- setpriv ...", no host paths
             arguments = memory_file(b"".join(os.fsencode(arg) + b"\0" for arg in options))
-            cgroup = JobCgroup.create(f"job-{job.uid}-{os.getpid()}-{time.monotonic_ns()}", job.limits)
             launch = [argv[0], "--args", str(arguments), *command]
             fds = (seccomp, arguments)
-            result = run_contained(launch, {"PATH": "/usr/bin:/bin"}, job.limits, cgroup, on_poll, pass_fds=fds)
+            return run_contained(launch, {"PATH": "/usr/bin:/bin"}, job.limits, cgroup, on_poll, pass_fds=fds)
         finally:
             os.close(seccomp)
             if arguments >= 0:
                 os.close(arguments)
             for name in ("tmp", "shm"):
                 unmount(scratch_dirs(job)[name][0])
-            leftovers = sweep_uid(job.uid, self.proc)  # the final word: nothing of this uid survives the job
-        if cgroup is None:
-            notes.append("cgroups unavailable on this host: memory limited by rlimits only")
-        notes += _sweep_note(leftovers, "after the job")
-        if job.gpu is not None and (holders := self._gpu_holders_after_wait(job.gpu)):
-            notes.append(f"GPU {job.gpu} is still held by processes {holders}; the next job waits for it")
-        result.notes = [*result.notes, *notes]
-        result.containment.update(seccomp=True, uid=job.uid, scratch_mb={"tmp": job.limits.tmp_mb})
-        return result
 
     def release(self, job: SandboxJob) -> None:
         """Unmount the output folder once the host has read it (its pages are freed with it)."""
@@ -706,23 +732,71 @@ class DockerSandbox(IsolatedSandbox):
     def _run_locked(self, job: SandboxJob, program: Path, on_poll: Callable[[str], None] | None) -> SandboxResult:
         # The output folder is a plain bind: a tmpfs mounted here would be invisible to a daemon outside this
         # worker's mount namespace (compose). Its size is bounded per file only (SECURITY.md, residual risks).
+        removed = self.remove_leftovers(job.uid)
         spec_path = write_spec(job, inside_spec(job))
-        name = f"workshop-job-{job.uid}-{uuid.uuid4().hex[:12]}"
+        name = f"{CONTAINER_PREFIX}{job.uid}-{uuid.uuid4().hex[:12]}"
         argv = docker_argv(
             job, spec_path, image=self.image, name=name, docker=self.docker, python=self.python, program=program
         )
-        env = {key: value for key, value in os.environ.items() if key == "PATH" or key.startswith("DOCKER_")}
         try:
-            result = run_contained(argv, env, job.limits, None, on_poll, rlimits=False)
+            result = run_contained(argv, self._environment(), job.limits, None, on_poll, rlimits=False)
         finally:  # killing the client does not stop the container: remove it by name, whatever happened
-            subprocess.run([self.docker, "rm", "--force", name], capture_output=True, timeout=60, check=False)
+            self._docker("rm", "--force", name)
         # docker reports a kill by its memory cgroup as exit status 137 (128 + SIGKILL)
         result.out_of_memory = result.out_of_memory or (result.exit_code == 137 and not result.timed_out)
         result.containment.update(seccomp="docker default profile", uid=job.uid)
+        if removed:
+            result.notes.append(f"removed {len(removed)} container(s) of this slot that a stopped worker left running")
         return result
+
+    def remove_leftovers(self, uid: int) -> list[str]:
+        """Remove the containers of ``uid`` that a killed worker on this host left behind; returns their names.
+
+        Called while this process holds the uid (slot and run locks), so any container of the uid from this
+        host is a leftover. Only containers with our labels, this uid and this host, and a name matching
+        ``workshop-job-<uid>-<hex>`` exactly, are touched.
+        """
+        listing = self._docker(
+            "ps",
+            "--all",
+            "--no-trunc",
+            "--filter",
+            f"label={JOB_LABEL}=1",
+            "--filter",
+            f"label={UID_LABEL}={uid}",
+            "--filter",
+            f"label={HOST_LABEL}={os.uname().nodename}",
+            "--format",
+            "{{.ID}} {{.Names}}",
+        )
+        if listing.returncode != 0:
+            reason = listing.stderr.strip()[:300]
+            raise SandboxUnavailable(f"cannot list the containers a stopped worker may have left: {reason}")
+        pattern = re.compile(rf"/?{re.escape(CONTAINER_PREFIX)}{uid}-[0-9a-f]+")
+        found = [line.split(" ", 1) for line in listing.stdout.splitlines() if " " in line]
+        leftovers = [(ident, name) for ident, name in found if pattern.fullmatch(name)]
+        if leftovers:
+            removal = self._docker("rm", "--force", *(ident for ident, _name in leftovers))
+            if removal.returncode != 0:
+                raise SandboxUnavailable(f"cannot remove leftover containers: {removal.stderr.strip()[:300]}")
+        return sorted(name.lstrip("/") for _ident, name in leftovers)
+
+    def _environment(self) -> dict[str, str]:
+        """What the docker client needs from ours: PATH and DOCKER_* (e.g. DOCKER_HOST), nothing else."""
+        return {key: value for key, value in os.environ.items() if key == "PATH" or key.startswith("DOCKER_")}
+
+    def _docker(self, *arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [self.docker, *arguments], capture_output=True, text=True, timeout=60, check=False, env=self._environment()
+        )
 
     def release(self, job: SandboxJob) -> None:
         """Nothing to undo: docker removed the container, the output folder is a plain one."""
+
+
+def job_container_labels(uid: int) -> dict[str, str]:
+    """Labels on every job container: a worker restarted on this host finds (and removes) its uid's leftovers."""
+    return {JOB_LABEL: "1", UID_LABEL: str(uid), HOST_LABEL: os.uname().nodename}
 
 
 def docker_argv(
@@ -739,6 +813,8 @@ def docker_argv(
     limits = job.limits
     memory = f"{limits.memory_mb}m"
     argv = [docker, "run", "--rm", "--name", name, "--pull", "never", "--network", "none", "--hostname", "sandbox"]
+    for key, value in job_container_labels(job.uid).items():
+        argv += ["--label", f"{key}={value}"]
     argv += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--read-only", "--ipc", "private"]
     argv += ["--pids-limit", str(limits.max_processes), "--memory", memory, "--memory-swap", memory]
     argv += ["--cpus", f"{job_cpus(limits):g}", "--user", f"{job.uid}:{job.uid}", "--log-driver", "none"]

@@ -25,6 +25,7 @@ from grader.sandbox import (
     Limits,
     SandboxJob,
     SandboxResult,
+    SandboxUnavailable,
     get_sandbox,
     processes_of_uid,
     sandbox_environment,
@@ -133,7 +134,11 @@ def run_sandbox_check(
         get_sandbox(backend_name, **(options or {})).check_available()
     except Exception as error:  # noqa: BLE001 - the table says why, whatever it was
         return [CheckRow("backend available", False, str(error))]
-    return judge(probe_sandbox(backend_name, uid=uid, work_dir=work_dir, options=options))
+    try:
+        outcome = probe_sandbox(backend_name, uid=uid, work_dir=work_dir, options=options)
+    except SandboxUnavailable as error:  # e.g. the probe's cgroup could not be made: it was not started
+        return [CheckRow("probe started (own cgroup, mounts, GPU)", False, str(error))]
+    return judge(outcome)
 
 
 def probe_sandbox(

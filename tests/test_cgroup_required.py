@@ -1,0 +1,86 @@
+"""A job without its cgroup does not run: bwrap refuses it, grading reports an infrastructure failure.
+
+The cgroup root is a constructor argument of the bwrap backend. Pointing it at a folder that is no cgroup file
+system makes the creation fail for real on this host: either no hierarchy is found at all, or the folders
+look like a v1 hierarchy (``memory/``, ``pids/``) but the kernel's control files are missing, so setting the
+limits fails half-way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grader.cgroups import JobCgroup
+from grader.datasets import dataset_paths
+from grader.grading import grade
+from grader.sandbox import Limits, processes_of_uid
+from grader.sandbox_check import format_table, run_sandbox_check
+from server.jobs import catalog
+
+pytestmark = [pytest.mark.sandbox]
+
+UID = 61081
+MARKER = "SUBMISSION-CODE-RAN"
+SUBMISSION = f"""
+print("{MARKER}", flush=True)
+
+def train(data):
+    print("{MARKER} in train", flush=True)
+    raise SystemExit("not reached")
+"""
+
+
+def _unusable_root(tmp_path: Path, kind: str) -> Path:
+    root = tmp_path / f"cgroups-{kind}"
+    root.mkdir()
+    if kind == "half-made":  # looks like cgroup v1 (writable memory and pids folders) but holds no control files
+        (root / "memory").mkdir()
+        (root / "pids").mkdir()
+    return root
+
+
+def _job_folders(root: Path) -> list[Path]:
+    return sorted(path for path in root.rglob("job-*") if path.is_dir())
+
+
+@pytest.mark.parametrize("kind", ["missing", "half-made"])
+def test_a_job_without_its_cgroup_is_an_infrastructure_failure_and_never_runs(app, data_dir, tmp_path, kind):
+    root = _unusable_root(tmp_path, kind)
+    exercise = catalog(app)["cnn-from-scratch"]
+    result = grade(
+        SUBMISSION,
+        exercise,
+        dataset_paths(data_dir, "synthetic"),
+        sandbox="bwrap",
+        work_dir=tmp_path / "work",
+        uid=UID,
+        time_limit=20,
+        sandbox_options={"cgroup_root": root},
+    )
+    assert result.status == "failed" and result.error_kind == "infrastructure", (result.status, result.message)
+    assert "cgroup" in result.message and "rlimits" not in result.log
+    assert MARKER not in result.log and result.log == "", "the participant's code ran without its cgroup"
+    assert result.public_score is None and result.history == []
+    assert _job_folders(root) == [], "a half-made job cgroup was left behind"
+    assert processes_of_uid(UID) == []
+    assert not any(path.is_mount() for path in (tmp_path / "work").rglob("*"))
+
+
+def test_a_half_made_cgroup_is_removed_and_explained(tmp_path):
+    root = _unusable_root(tmp_path, "half-made")
+    assert JobCgroup.create("job-61081-1-1", Limits(), root=root) is None
+    with pytest.raises(Exception, match=r"cannot set up the job's cgroup under .*memory\.limit_in_bytes"):
+        JobCgroup.make("job-61081-1-2", Limits(), root=root)
+    assert _job_folders(root) == []
+
+
+@pytest.mark.parametrize(("kind", "says"), [("missing", "no writable cgroup hierarchy"), ("half-made", "no cgroup")])
+def test_the_self_check_reports_the_missing_cgroup(tmp_path, kind, says):
+    rows = run_sandbox_check("bwrap", uid=UID, options={"cgroup_root": _unusable_root(tmp_path, kind)})
+    table = format_table(rows)
+    assert not all(row.ok for row in rows), table
+    failed = [row for row in rows if not row.ok]
+    assert any(says in row.detail and "cgroup" in row.detail for row in failed), table
+    assert "unexpected keyword" not in table, table
