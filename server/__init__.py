@@ -6,6 +6,7 @@ import os
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.config import PROJECT_ROOT, defaults, load_secret_key
 
@@ -27,6 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.from_mapping(test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
+    trust_proxies(app)
 
     from server import db, errors, executor_runtime, headers
     from server.views import account, api, auth, exercises, instructor, leaderboard, submissions
@@ -44,3 +46,14 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     register_commands(app)
     return app
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind WORKSHOP_TRUSTED_PROXIES=N reverse proxies, take the client's address, scheme and host from the
+    X-Forwarded-For/-Proto/-Host that the last N proxies set; without it those headers are ignored (anyone can
+    send them)."""
+    proxies = app.config.get("TRUSTED_PROXIES") or 0
+    if isinstance(proxies, bool) or not isinstance(proxies, int) or not 0 <= proxies <= 10:
+        raise ValueError(f"WORKSHOP_TRUSTED_PROXIES must be the number of reverse proxies (0 to 10), not {proxies!r}")
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)

@@ -24,8 +24,18 @@ def defaults(instance_path: str) -> dict:
         "SLOTS": 1,
         "EVENT_TITLE": "Deep learning for skin-lesion images",
         "MAX_CONTENT_LENGTH": 1024 * 1024,
-        "LOGIN_FAILURE_LIMIT": 20,
-        "LOGIN_FAILURE_WINDOW_SECONDS": 600,
+        # Failed logins (server/throttle.py): the limits count wrong passwords per round of LOGIN_WINDOW_SECONDS;
+        # past one the key is locked for LOGIN_LOCK_SECONDS, twice as long each next time up to the maximum.
+        "LOGIN_NAME_LIMIT": 5,  # per display name: guessing one participant's password
+        "LOGIN_ADDRESS_LIMIT": 1000,  # per address, all passwords: a flood guard a room of 200 behind NAT never hits
+        "LOGIN_INSTRUCTOR_LIMIT": 10,  # instructor password, per address
+        "LOGIN_INSTRUCTOR_GLOBAL_LIMIT": 50,  # instructor password, from all addresses together
+        "LOGIN_TOKEN_LIMIT": 1000,  # wrong notebook tokens per address (a valid token always works)
+        "LOGIN_WINDOW_SECONDS": 600,
+        "LOGIN_LOCK_SECONDS": 60,
+        "LOGIN_LOCK_MAX_SECONDS": 900,
+        "LOGIN_FORGET_SECONDS": 3600,  # after an hour without attempts, locks start short again
+        "TRUSTED_PROXIES": 0,  # reverse proxies in front of the app whose X-Forwarded-* headers count
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": False,

@@ -134,7 +134,7 @@ def test_participants_cannot_open_instructor_pages(client):
 
 
 def test_failed_logins_are_rate_limited_per_address(app):
-    app.config["LOGIN_FAILURE_LIMIT"] = 3
+    app.config["LOGIN_ADDRESS_LIMIT"] = 3  # the flood guard (default 1000), here small
     client = app.test_client()
     for _ in range(3):
         assert post_form(client, "/login", {"display_name": "x", "password": "y"}).status_code == 400
