@@ -35,6 +35,14 @@ test-deps: install
 	    echo "Missing Chromium for the browser tests. Run: sudo apt-get install chromium"; exit 1; \
 	  fi; \
 	fi
+	@# a private Docker engine and a static busybox image for tests/test_docker_leftovers.py (nothing is pulled)
+	@if ! command -v dockerd >/dev/null 2>&1 || ! dpkg-query -W -f='$${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io busybox-static; \
+	  else \
+	    echo "Missing Docker or busybox-static for the Docker test. Run: sudo apt-get install docker.io busybox-static"; exit 1; \
+	  fi; \
+	fi
 
 # Pretrained weights: downloaded where there is internet; offline, random-init stand-ins (marked as
 # such on every job that loads one) so that every exercise still runs.

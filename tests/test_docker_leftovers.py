@@ -1,0 +1,188 @@
+"""The Docker backend removes the job containers a killed worker left running, when its slot runs again.
+
+A real Docker engine: the test starts its own ``dockerd`` (Debian's docker.io, installed by ``make test-deps``)
+on a private socket and data folder, without bridge or iptables, and imports a tiny image made from
+busybox-static (nothing is pulled). In that image ``/app/.venv/bin/python`` (the backend's entry point) is a
+shell script: it sleeps when the job's code folder holds a file named ``sleep``, else it exits at once.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from grader.sandbox import DockerSandbox, Limits, SandboxJob
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
+
+IMAGE = "workshop-test-busybox"
+UID = 61980
+FAKE_PYTHON = b"""#!/bin/sh
+if [ -e /job/code/sleep ]; then exec sleep 600; fi
+echo "second job ran"
+exit 3
+"""
+LIMITS = Limits(wall_seconds=60, memory_mb=64, max_processes=32, tmp_mb=8, shm_mb=8)
+
+
+def _busybox_image() -> bytes:
+    """A tar of /bin/busybox (static) with sh and sleep links, and the fake interpreter."""
+    busybox = shutil.which("busybox")
+    assert busybox, "busybox is missing: `apt-get install busybox-static` (make test-deps does it)"
+    binary = Path(busybox).read_bytes()
+    assert b"ld-linux" not in binary[:8192], f"{busybox} is dynamically linked: install busybox-static"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+
+        def add(name: str, data: bytes | None = None, link: str | None = None, mode: int = 0o755) -> None:
+            info = tarfile.TarInfo(name)
+            info.mode = mode
+            if link is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                tar.addfile(info)
+            elif data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+
+        for folder in ("bin", "tmp", "app", "app/.venv", "app/.venv/bin"):
+            add(folder)
+        add("bin/busybox", binary)
+        add("bin/sh", link="busybox")
+        add("bin/sleep", link="busybox")
+        add("app/.venv/bin/python", FAKE_PYTHON)
+    return buffer.getvalue()
+
+
+def _docker(*arguments: str, check: bool = True, **options) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *arguments], capture_output=True, text=True, timeout=120, check=check, **options)
+
+
+@pytest.fixture(scope="module")
+def docker_engine():
+    """A private dockerd (own socket, data, containerd namespace and cgroup parent); yields its DOCKER_HOST."""
+    dockerd = shutil.which("dockerd")
+    assert dockerd, "dockerd is missing: `apt-get install docker.io` (make test-deps does it)"
+    root = Path("/tmp") / f"wsdock-{uuid.uuid4().hex[:8]}"  # noqa: S108 - short: unix socket paths are limited
+    root.mkdir(mode=0o700)
+    host = f"unix://{root}/docker.sock"
+    log = open(root / "dockerd.log", "wb")  # noqa: SIM115 - closed in the teardown below
+    argv = [dockerd, "--bridge=none", "--iptables=false", "--ip6tables=false", "--host", host]
+    argv += ["--data-root", str(root / "data"), "--exec-root", str(root / "exec"), "--pidfile", str(root / "pid")]
+    argv += ["--containerd-namespace", "workshop-test", "--containerd-plugins-namespace", "workshop-test-plugins"]
+    argv += ["--cgroup-parent", "workshop-test-docker"]
+    daemon = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    env = {**os.environ, "DOCKER_HOST": host}
+    try:
+        deadline = time.monotonic() + 60
+        while _docker("version", check=False, env=env).returncode != 0:
+            assert daemon.poll() is None, (root / "dockerd.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, (root / "dockerd.log").read_text()[-3000:]
+            time.sleep(0.5)
+        imported = subprocess.run(
+            ["docker", "import", "-", IMAGE], input=_busybox_image(), capture_output=True, timeout=120, env=env
+        )
+        assert imported.returncode == 0, imported.stderr
+        yield host
+    finally:
+        leftover = _docker("ps", "--all", "--quiet", check=False, env=env).stdout.split()
+        if leftover:
+            _docker("rm", "--force", *leftover, check=False, env=env)
+        daemon.terminate()
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _job(folder: Path, *, sleep: bool) -> SandboxJob:
+    for name in ("code", "out", "data"):
+        (folder / name).mkdir(parents=True, mode=0o755)
+    if sleep:
+        (folder / "code" / "sleep").write_text("")
+    os.chown(folder / "out", UID, UID)
+    return SandboxJob(folder / "code", folder / "out", folder / "data", {}, LIMITS, uid=UID)
+
+
+WORKER = """
+import sys
+from pathlib import Path
+from grader.sandbox import DockerSandbox, Limits, SandboxJob
+code, out, data = (Path(arg) for arg in sys.argv[1:4])
+limits = Limits(wall_seconds=60, memory_mb=64, max_processes=32, tmp_mb=8, shm_mb=8)
+DockerSandbox(image=sys.argv[5]).run(SandboxJob(code, out, data, {}, limits, uid=int(sys.argv[4])))
+"""
+
+
+def _names(env: dict) -> dict[str, str]:
+    listing = _docker("ps", "--all", "--format", "{{.Names}} {{.State}}", env=env).stdout
+    return dict(line.split(" ", 1) for line in listing.splitlines())
+
+
+def _ours(env: dict) -> str | None:
+    """The name of this slot's container of the first job, once docker lists it."""
+    return next((name for name in _names(env) if name.startswith(f"workshop-job-{UID}-")), None)
+
+
+def _start_other(name: str, labels: dict[str, str], env: dict) -> None:
+    argv = ["run", "--detach", "--network", "none", "--name", name]
+    for key, value in labels.items():
+        argv += ["--label", f"{key}={value}"]
+    _docker(*argv, IMAGE, "sleep", "600", env=env)
+
+
+def test_a_slot_that_runs_again_removes_the_containers_its_killed_worker_left(docker_engine, tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", docker_engine)
+    env = {**os.environ, "DOCKER_HOST": docker_engine}
+    project = Path(__file__).resolve().parent.parent
+    first = _job(tmp_path / "first", sleep=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(first.code_dir), str(first.out_dir), str(first.data_dir), str(UID), IMAGE],
+        cwd=project,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _names(env).get(_ours(env)) != "running":
+            assert worker.poll() is None and time.monotonic() < deadline, "the first job's container never started"
+            time.sleep(0.2)
+    finally:
+        worker.send_signal(signal.SIGKILL)  # the worker dies; docker keeps its container running
+        worker.wait()
+    left = [name for name in _names(env) if name.startswith(f"workshop-job-{UID}-")]
+    assert len(left) == 1 and _names(env)[left[0]] == "running", _names(env)
+
+    ours = {"workshop.job": "1", "workshop.uid": str(UID), "workshop.host": os.uname().nodename}
+    others = [  # (name, labels) of containers that are not this slot's: they must survive its clean-up
+        (f"workshop-job-{UID + 1}-{uuid.uuid4().hex[:12]}", {**ours, "workshop.uid": str(UID + 1)}),
+        (f"workshop-job-{UID}0-{uuid.uuid4().hex[:12]}", {**ours, "workshop.uid": f"{UID}0"}),
+        (f"workshop-job-{UID}-{uuid.uuid4().hex[:12]}", {}),  # our name pattern, not our labels: not ours
+        (f"workshop-job-{UID}-{uuid.uuid4().hex[:12]}", {**ours, "workshop.host": "another-worker"}),
+        (f"x-workshop-job-{UID}-{uuid.uuid4().hex[:12]}", ours),  # the name is anchored
+    ]
+    for name, labels in others:
+        _start_other(name, labels, env)
+
+    result = DockerSandbox(image=IMAGE).run(_job(tmp_path / "second", sleep=False))  # the slot runs its next job
+
+    assert "second job ran" in result.log and result.exit_code == 3, result
+    after = _names(env)
+    assert left[0] not in after, f"the killed worker's container is still there: {after}"
+    assert all(after.get(name) == "running" for name, _labels in others), after
+    assert set(after) == {name for name, _labels in others}, f"the second job's own container stayed: {after}"
+    assert any("left running" in note for note in result.notes), result.notes
