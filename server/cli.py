@@ -101,11 +101,21 @@ def init_command(demo: bool, new_passwords: bool) -> None:
 @click.option("--threads", default=32, show_default=True, type=int, help="Web request threads.")
 @with_appcontext
 def serve_command(host: str, port: int, slots: int | None, threads: int) -> None:
-    """Web server (gunicorn, one process) with the local executor's worker slots inside it."""
+    """Web server (gunicorn, one process) and the local executor's worker slots.
+
+    Started as root, the slots run as root in a process of their own and the web workers as the unprivileged
+    WORKSHOP_WEB_USER (see server/serving.py); otherwise everything runs as you, the slots inside the web process.
+    """
     from gunicorn.app.base import BaseApplication
+
+    from server import serving
 
     app = current_app._get_current_object()
     run_slots = app.config["EXECUTOR"] == "local" and (slots is None or slots > 0)
+    try:
+        web_user = serving.web_user_for(app)
+    except serving.ServeError as error:
+        raise click.ClickException(str(error)) from None
     if run_slots:
         from server.executor_runtime import build_executor
 
@@ -119,6 +129,22 @@ def serve_command(host: str, port: int, slots: int | None, threads: int) -> None
 
             start_executor(app, slots)
 
+    settings = {"post_worker_init": post_worker_init}
+    if web_user is not None:
+        try:
+            notes = serving.prepare_instance(app, web_user)
+        except serving.ServeError as error:
+            raise click.ClickException(str(error)) from None
+        serving.preload(app)
+        slot_count = int(slots or app.config["SLOTS"]) if run_slots else 0
+        settings = serving.gunicorn_settings(app, web_user, slot_count)
+        for note in notes:
+            click.echo(f"Permissions: {note}")
+        click.echo(
+            f"Web workers run as {web_user.name} (uid {web_user.uid}); "
+            + (f"{slot_count} worker slot(s) as root in a process of their own." if slot_count else "no worker slots.")
+        )
+
     class Server(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
@@ -126,7 +152,9 @@ def serve_command(host: str, port: int, slots: int | None, threads: int) -> None
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", threads)
             self.cfg.set("accesslog", "-")
-            self.cfg.set("post_worker_init", post_worker_init)
+            self.cfg.set("control_socket_disable", True)  # no gunicornc socket in $HOME shared by every serve
+            for name, value in settings.items():
+                self.cfg.set(name, value)
 
         def load(self):
             return app
@@ -154,7 +182,10 @@ def worker_command(slots: int, gpus: str) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     click.echo(f"Worker running with {slots} slot(s); Ctrl-C stops it.")
-    stop.wait()
+    while not stop.wait(1.0):
+        if executor.failed.is_set():  # exit non-zero, so that a supervisor (systemd, compose) restarts the worker
+            executor.stop(timeout=1)
+            raise click.ClickException(f"no worker slot can be kept alive: {executor.failure_reason}")
     executor.stop()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
 from sqlalchemy import func, select
 
@@ -17,7 +19,7 @@ from grader.datasets import (
 )
 from server.db import get_db
 from server.jobs import active_dataset
-from server.models import EventSettings, Participant, Submission
+from server.models import EventSettings, Participant, Submission, WorkerSlot, utcnow
 from server.views.auth import instructor_required
 
 bp = Blueprint("instructor", __name__, url_prefix="/instructor")
@@ -38,7 +40,21 @@ def index():
         recent=recent,
         participants=participants,
         dataset=active_dataset(db),
+        slots=worker_slots(db),
+        now=utcnow(),
     )
+
+
+SLOT_SILENT_SECONDS = 120  # a slot that has not reported for this long is shown as silent (its worker may be gone)
+SLOT_FORGET_SECONDS = 3600  # stopped or silent slots older than this are no longer listed
+
+
+def worker_slots(db) -> list[WorkerSlot]:
+    """The slots that reported recently, paused and dead ones first: what the instructor must act on."""
+    since = utcnow() - timedelta(seconds=SLOT_FORGET_SECONDS)
+    rows = db.scalars(select(WorkerSlot).where(WorkerSlot.heartbeat_at >= since).order_by(WorkerSlot.name)).all()
+    urgency = {"dead": 0, "paused": 1, "busy": 2, "idle": 3, "stopped": 4}
+    return sorted(rows, key=lambda row: urgency.get(row.state, 5))
 
 
 SAMPLES_PER_CLASS = 12
