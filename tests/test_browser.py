@@ -115,11 +115,30 @@ def test_join_submit_and_see_the_score_in_a_browser(live_server, page):
     shot(page, "06-leaderboard")
 
 
-def test_instructor_sees_the_overview(live_server, page):
+def test_instructor_sees_the_overview(live_server, page, tmp_path):
+    """The overview lists the worker slots: the live one idle, and a paused one with its reason, in red."""
+    import sqlite3
+
+    database = next(path for path in (tmp_path / "db" / "workshop.db", tmp_path / "workshop.db") if path.exists())
+    with sqlite3.connect(database) as db:  # a slot of another worker that paused itself
+        db.execute(
+            "INSERT INTO worker_slots (name, state, reason, jobs_done, infrastructure_failures, started_at, "
+            "heartbeat_at) VALUES ('gpu-box:4242:slot-1', 'paused', 'paused for 60 s after 3 infrastructure "
+            "failures in a row; last: CUDA error: out of memory', 7, 3, datetime('now'), datetime('now'))"
+        )
     page.goto(live_server + "/instructor/login")
     page.fill("input[name=password]", INSTRUCTOR_PASSWORD)
     page.click("button:has-text('Log in')")
     assert page.is_visible("text=Recent submissions")
+    for _ in range(50):  # the local slot reports itself when it starts
+        if page.is_visible("#slots .state-idle"):
+            break
+        time.sleep(0.2)
+        page.reload()
+    assert page.is_visible("#slots .state-idle")
+    paused = page.inner_text("#slots tr.slot-paused")
+    assert "gpu-box:4242:slot-1" in paused and "CUDA error: out of memory" in paused
+    assert not page.is_visible("#no-slots")
     shot(page, "07-instructor")
 
 
