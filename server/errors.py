@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, g, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -66,7 +66,10 @@ def init_app(app: Flask) -> None:
         if error.code == 413:
             limit_kib = app.config["MAX_CONTENT_LENGTH"] // 1024
             message = f"The upload is too large: at most {limit_kib} KiB per request."
-        return error_response(error.code or 500, code, message)
+        response = make_response(error_response(error.code or 500, code, message))
+        if error.code == 405 and getattr(error, "valid_methods", None):  # RFC 9110: a 405 names what is allowed
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception):

@@ -15,11 +15,19 @@ from server.errors import WorkshopError
 from server.executor_runtime import notify_executor
 from server.jobs import catalog, get_exercise, queue_submission
 from server.models import Submission
+from server.openapi import MAX_SUBMISSION_ID, openapi_document
 from server.views.exercises import uploaded_code
 from server.views.leaderboard import leaderboard_rows
 from server.views.submissions import as_json, visible_submission
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def clean_filename(name: object) -> str | None:
+    """A shown file name: printable characters only (no NUL, control characters or lone surrogates), at most 255."""
+    if not isinstance(name, str):
+        return None
+    return "".join(char for char in name if char.isprintable())[-255:] or None
 
 
 def submitted_code() -> tuple[bytes | str, str | None]:
@@ -28,9 +36,15 @@ def submitted_code() -> tuple[bytes | str, str | None]:
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("code"), str):
             raise WorkshopError('Send JSON of the form {"code": "def train(data): ..."}.')
-        filename = body.get("filename")
-        return body["code"], filename[-255:] if isinstance(filename, str) else None
-    return uploaded_code() or (request.get_data(), None)
+        return body["code"], clean_filename(body.get("filename"))
+    code, filename = uploaded_code() or (request.get_data(), None)
+    return code, clean_filename(filename)
+
+
+@bp.route("/openapi.json")
+def openapi():
+    """The OpenAPI description of this API; the one route here that needs no token (see auth.require_login)."""
+    return jsonify(openapi_document())
 
 
 @bp.route("/exercises")
@@ -65,7 +79,7 @@ def my_submissions(slug: str):
     return jsonify(submissions=listed)
 
 
-@bp.route("/submissions/<int:submission_id>")
+@bp.route(f"/submissions/<int(max={MAX_SUBMISSION_ID}):submission_id>")
 def submission(submission_id: int):
     return jsonify(as_json(visible_submission(submission_id)))
 
