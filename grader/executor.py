@@ -111,8 +111,15 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, store: JobStore, grade_job: GradeFunction, settings: ExecutorSettings):
+    def __init__(
+        self,
+        store: JobStore,
+        grade_job: GradeFunction,
+        settings: ExecutorSettings,
+        prepare_slot: Callable[[int], None] | None = None,
+    ):
         self.store, self.grade_job, self.settings = store, grade_job, settings
+        self.prepare_slot = prepare_slot  # run once a slot holds its uid (e.g. remove a killed worker's containers)
         self.stopping = threading.Event()
         self.wakeup = threading.Event()
         self.failed = threading.Event()  # set when no slot could be kept alive
@@ -193,6 +200,11 @@ class LocalExecutor:
         uid = lock.acquire()
         worker = f"{self.worker_name}:{threading.current_thread().name}"
         try:
+            if self.prepare_slot is not None:
+                try:
+                    self.prepare_slot(uid)
+                except Exception:  # the sandbox checks again before each job; a slot does not die of this
+                    log.exception("slot %s: preparing uid %s failed", slot.name, uid)
             self._report(slot, "idle", force=True)
             while not self.stopping.is_set():
                 if self._paused(slot):

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 
 from flask import Flask, current_app
 
 from grader.executor import ExecutorSettings, LocalExecutor, SlotLock
-from grader.sandbox import SandboxUnavailable, get_sandbox
+from grader.sandbox import SandboxUnavailable, get_sandbox, uid_run_lock
 from grader.sandbox_check import CheckRow, format_table, run_sandbox_check
 from server.jobs import DatabaseJobStore, grade_claimed_job, sandbox_options
 
+log = logging.getLogger(__name__)
 EXECUTORS = {"local": LocalExecutor}
 _VERIFIED: set[tuple[str, str]] = set()  # (backend, work dir) whose self-check passed in this process
 
@@ -57,7 +59,19 @@ def build_executor(app: Flask, slots: int | None = None, gpus: tuple[int, ...] =
         lease_seconds=app.config["LEASE_SECONDS"],
     )
     grade_job = functools.partial(grade_claimed_job, app)
-    return EXECUTORS[name](DatabaseJobStore(app), grade_job, settings)
+    return EXECUTORS[name](DatabaseJobStore(app), grade_job, settings, functools.partial(prepare_slot, app))
+
+
+def prepare_slot(app: Flask, uid: int) -> None:
+    """When a slot starts, it removes what a killed worker left running under its uid (Docker containers)."""
+    backend = get_sandbox(app.config["SANDBOX"], **sandbox_options(app))
+    remove_leftovers = getattr(backend, "remove_leftovers", None)
+    if remove_leftovers is None:
+        return
+    with uid_run_lock(uid):
+        removed = remove_leftovers(uid)
+    if removed:
+        log.warning("removed %d container(s) that a stopped worker left running: %s", len(removed), ", ".join(removed))
 
 
 def start_executor(app: Flask, slots: int | None = None, gpus: tuple[int, ...] = ()) -> LocalExecutor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -160,3 +161,30 @@ def test_export_writes_participants_submissions_code_and_leaderboards(app, runne
     board = (out / "leaderboard-cnn-from-scratch.csv").read_text().splitlines()
     assert board[0].startswith("rank,display_name,public_score,private_score") and board[1].startswith("1,Ada,0.8,0.7")
     assert "Ada" in (out / "submissions.csv").read_text()
+
+
+def test_worker_exits_non_zero_when_it_cannot_keep_any_slot_alive(app, tmp_path):
+    """Every slot dies at start (its lock folder is writable by anyone, so it refuses to use it): the worker
+    gives up after a few restarts and exits non-zero, so that systemd or compose restart it."""
+    unsafe = tmp_path / "locks"
+    unsafe.mkdir()
+    unsafe.chmod(0o777)
+    env = {
+        **os.environ,
+        "WORKSHOP_DATABASE_URL": app.config["DATABASE_URL"],
+        "WORKSHOP_INSTANCE_PATH": str(tmp_path),
+        "WORKSHOP_SANDBOX": "none",
+        "WORKSHOP_SLOT_LOCK_DIR": str(unsafe),
+    }
+    try:
+        worker = subprocess.run(
+            [sys.executable, "-m", "server.cli", "worker", "--slots", "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the worker kept running without a single live slot")
+    assert worker.returncode != 0
+    assert "no worker slot can be kept alive" in worker.stderr and "lock" in worker.stderr.lower()

@@ -48,7 +48,7 @@ def test_every_way_in_answers_400_and_queues_nothing(app, name):
     participant = make_participant(app, "Ada", token=TOKEN)
     browser = login_client(app, participant)
     form = post_form(browser, f"/exercises/{SLUG}/submit", {"code": code}, form_url=f"/exercises/{SLUG}")
-    assert form.status_code == 400 and b"nested too deeply" in form.data or b"SyntaxError" in form.data
+    assert form.status_code == 400 and (b"nested too deeply" in form.data or b"SyntaxError" in form.data)
     api = app.test_client().post(
         f"/api/exercises/{SLUG}/submissions", json={"code": code}, headers={"Authorization": f"Bearer {TOKEN}"}
     )

@@ -186,3 +186,38 @@ def test_a_slot_that_runs_again_removes_the_containers_its_killed_worker_left(do
     assert all(after.get(name) == "running" for name, _labels in others), after
     assert set(after) == {name for name, _labels in others}, f"the second job's own container stayed: {after}"
     assert any("left running" in note for note in result.notes), result.notes
+
+
+def test_a_starting_slot_removes_its_uids_leftovers_before_any_job(docker_engine, app, monkeypatch):
+    """`workshop worker` started again after a SIGKILL: its slot cleans up at once, even with an empty queue."""
+    from grader.executor import ExecutorSettings, LocalExecutor, SlotLock
+    from server.executor_runtime import prepare_slot
+    from server.jobs import DatabaseJobStore
+
+    monkeypatch.setenv("DOCKER_HOST", docker_engine)
+    env = {**os.environ, "DOCKER_HOST": docker_engine}
+    probe = SlotLock()
+    uid = probe.acquire()  # the uid the slot will get (the first free one)
+    probe.release()
+    labels = {"workshop.job": "1", "workshop.uid": str(uid), "workshop.host": os.uname().nodename}
+    leftover = f"workshop-job-{uid}-{uuid.uuid4().hex[:12]}"
+    _start_other(leftover, labels, env)
+    app.config.update(SANDBOX="docker", DOCKER_IMAGE=IMAGE)
+
+    def never_called(*_args):
+        raise AssertionError("the queue is empty: no job may run")
+
+    executor = LocalExecutor(
+        DatabaseJobStore(app),
+        never_called,
+        ExecutorSettings(idle_poll_seconds=0.2),
+        lambda slot_uid: prepare_slot(app, slot_uid),
+    )
+    executor.start()
+    try:
+        deadline = time.monotonic() + 60
+        while leftover in _names(env):
+            assert time.monotonic() < deadline, f"the starting slot left {leftover} running"
+            time.sleep(0.2)
+    finally:
+        executor.stop()
