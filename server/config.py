@@ -12,7 +12,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def defaults(instance_path: str) -> dict:
     instance = Path(instance_path)
     return {
-        "DATABASE_URL": f"sqlite:///{instance / 'workshop.db'}",
+        "DATABASE_URL": f"sqlite:///{default_database(instance)}",
         "DATA_DIR": str(instance / "data"),
         "EXERCISES_DIR": str(PROJECT_ROOT / "exercises"),
         "WORK_DIR": str(instance / "jobs"),
@@ -43,7 +43,17 @@ def defaults(instance_path: str) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         "LEASE_SECONDS": 60,
         "START_EXECUTOR": False,
+        "WEB_USER": "workshop-web",  # who gunicorn's web workers run as when `workshop serve` starts as root
     }
+
+
+def default_database(instance: Path) -> Path:
+    """instance/db/workshop.db: a folder of its own, which the web user may write in (SQLite's journal).
+
+    An instance made before that keeps instance/workshop.db (a link into db/ once `workshop serve` ran as root).
+    """
+    legacy = instance / "workshop.db"
+    return legacy if os.path.lexists(legacy) else instance / "db" / "workshop.db"
 
 
 def load_secret_key(instance_path: str) -> str:
