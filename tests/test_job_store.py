@@ -33,6 +33,13 @@ def add_submissions(app, count: int, name: str = "Ada") -> list[int]:
     return ids
 
 
+def ready_now(app, submission_id: int) -> None:
+    """End a retry's back-off now (instead of waiting for it)."""
+    with new_session(app) as db:
+        db.get(Submission, submission_id).not_before = None
+        db.commit()
+
+
 def status_of(app, submission_id: int) -> Submission:
     with new_session(app) as db:
         return db.get(Submission, submission_id)
@@ -53,6 +60,8 @@ def test_expired_lease_goes_back_to_the_queue_and_the_old_claim_is_void(app, sto
     with new_session(app) as db:
         db.get(Submission, only).lease_expires_at = utcnow() - timedelta(seconds=1)
         db.commit()
+    assert store.claim_next_job("live-worker", 60) is None  # back in the queue, after a short wait
+    ready_now(app, only)
     fresh = store.claim_next_job("live-worker", 60)
     assert fresh.submission_id == only and fresh.token != stale.token
     assert store.renew_lease(stale, 60) is False
@@ -76,6 +85,7 @@ def test_infrastructure_failures_are_retried_then_recorded(app, store):
     broken = GradeResult(status="failed", error_kind="infrastructure", message="disk full")
     assert store.record_result(store.claim_next_job("w", 60), broken)
     assert status_of(app, only).status == "queued"
+    ready_now(app, only)  # the retry's back-off is over
     assert store.record_result(store.claim_next_job("w", 60), broken)
     row = status_of(app, only)
     assert row.status == "failed" and row.error_kind == "infrastructure"
@@ -116,6 +126,8 @@ def test_a_job_that_keeps_killing_its_worker_fails_after_the_last_attempt(app, s
         return job
 
     claim_and_let_expire()
+    assert store.claim_next_job("w", 60) is None  # requeued, waiting out its back-off
+    ready_now(app, only)
     claim_and_let_expire()  # attempts == max_attempts (2)
     assert store.claim_next_job("w", 60) is None
     row = status_of(app, only)
