@@ -11,14 +11,14 @@ import jsonschema_rs
 import pytest
 import schemathesis
 from factories import make_participant
-from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import FailureGroup
-from schemathesis.specs.openapi.checks import (
+from schemathesis.checks import (
     content_type_conformance,
+    not_a_server_error,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.errors import FailureGroup
 from sqlalchemy import select
 
 from server.db import new_session
