@@ -7,6 +7,7 @@ none may be a server error.
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
 import socket
@@ -45,11 +46,18 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def live_api(tmp_path, data_dir, monkeypatch):
-    """`workshop init` + `workshop serve --slots 0` on a free loopback port, and a participant's notebook token."""
+def live_api(tmp_path, data_dir, database_url, monkeypatch):
+    """`workshop init` + `workshop serve --slots 0` on a free loopback port, and a participant's notebook token.
+
+    Once on SQLite, once on the real PostgreSQL (which refuses NUL in text, where SQLite stores it). The
+    PostgreSQL role is named in the URL: started as root, serve's web workers run as another OS user.
+    """
+    if database_url.startswith("postgresql"):
+        database_url = database_url.replace("://", f"://{getpass.getuser()}@", 1)
     env = {
         **os.environ,
         "WORKSHOP_INSTANCE_PATH": str(tmp_path / "instance"),
+        "WORKSHOP_DATABASE_URL": database_url,
         "WORKSHOP_DATA_DIR": str(data_dir),
         "WORKSHOP_EVENT_PASSWORD": EVENT_PASSWORD,
         "WORKSHOP_INSTRUCTOR_PASSWORD": INSTRUCTOR_PASSWORD,
