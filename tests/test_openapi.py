@@ -68,16 +68,16 @@ def test_path_parameters_match_the_converters(app):
     """An <int:...> route has an integer parameter of that name; every other parameter is a string."""
     document = openapi_document()
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/") or not rule.arguments:
+        if not rule.rule.startswith("/api/"):
             continue
         path = re.sub(r"<(?:[^<>]*:)?(\w+)>", r"{\1}", rule.rule)
-        item = document["paths"][path]
-        params = {p["name"]: p["schema"]["type"] for p in item.get("parameters", []) if p["in"] == "path"}
-        expected = {
-            name: "integer" if type(converter).__name__ == "IntegerConverter" else "string"
-            for name, converter in rule._converters.items()
-        }
-        assert params == expected, path
+        converters = re.findall(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>", rule.rule)
+        expected = {name: "integer" if converter == "int" else "string" for converter, name in converters}
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            item = document["paths"][path]
+            declared = item.get("parameters", []) + item[method.lower()].get("parameters", [])
+            params = {p["name"]: p["schema"]["type"] for p in declared if p["in"] == "path"}
+            assert params == expected, (path, method)
 
 
 def embedded_schemas(node):
