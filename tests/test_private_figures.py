@@ -120,3 +120,8 @@ def test_the_instructor_sees_the_private_figures(app, event):
     assert "0.8765" in instructor.get(f"/submissions/{event['mine']}").get_data(as_text=True)
     board = instructor.get("/leaderboard/cnn-from-scratch.json").get_json()
     assert {row["private_score"] for row in board["rows"]} == {PRIVATE["roc_auc"], OTHERS_PRIVATE["roc_auc"]}
+
+
+@pytest.mark.parametrize("url", ["/submissions/99999999999999999999999", "/submissions/99999999999999999999999.json"])
+def test_an_id_too_large_for_the_database_is_simply_not_found(app, event, url):
+    assert login_client(app, event["ada"]).get(url).status_code == 404

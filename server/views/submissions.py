@@ -8,8 +8,10 @@ from sqlalchemy import func, select
 from server.db import get_db
 from server.jobs import cancel_submission, catalog
 from server.models import Submission
+from server.openapi import MAX_SUBMISSION_ID
 
 bp = Blueprint("submissions", __name__)
+SUBMISSION_ID = f"int(max={MAX_SUBMISSION_ID})"  # larger ids overflow the database's INTEGER: simply not found
 
 ERROR_EXPLANATIONS = {
     "syntax_error": "Python could not read your code.",
@@ -73,7 +75,7 @@ def as_json(submission: Submission) -> dict:
     }
 
 
-@bp.route("/submissions/<int:submission_id>")
+@bp.route(f"/submissions/<{SUBMISSION_ID}:submission_id>")
 def show(submission_id: int):
     submission = visible_submission(submission_id)
     return render_template(
@@ -86,12 +88,12 @@ def show(submission_id: int):
     )
 
 
-@bp.route("/submissions/<int:submission_id>.json")
+@bp.route(f"/submissions/<{SUBMISSION_ID}:submission_id>.json")
 def show_json(submission_id: int):
     return jsonify(as_json(visible_submission(submission_id)))
 
 
-@bp.route("/submissions/<int:submission_id>/cancel", methods=["POST"])
+@bp.route(f"/submissions/<{SUBMISSION_ID}:submission_id>/cancel", methods=["POST"])
 def cancel(submission_id: int):
     submission = visible_submission(submission_id)
     if cancel_submission(get_db(), submission):
