@@ -475,21 +475,26 @@ def gunicorn_settings(app: Flask, user: WebUser, slots: int) -> dict:
 
 
 class SlotSupervisor:
-    """Keeps one `workshop worker --slots N` child running as root until stopped."""
+    """Keeps one `workshop worker --slots N` child running as root until stopped.
+
+    The child is started with posix_spawn, not subprocess.Popen: Popen waits on a pipe until the child has
+    exec'd, and gunicorn's master forks web workers meanwhile, which inherit that pipe and keep Popen
+    waiting for as long as they live. gunicorn's master also reaps every child, so the child's exit
+    status may be gone: whether it lives is all that is asked.
+    """
 
     def __init__(self, slots: int, stop_timeout: float = 15) -> None:
         self.slots = slots
         self.stop_timeout = stop_timeout
         self.stopping = threading.Event()
-        self.process: subprocess.Popen | None = None
+        self.pid: int | None = None
         self.thread: threading.Thread | None = None
-        self.started = 0  # processes started so far
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "server.serving", "--parent", str(os.getpid()), "--slots", str(self.slots)]
 
     def start(self) -> None:
-        # the thread that starts the child also waits for it: the child's parent-death signal follows that thread
+        # the thread that starts the child also watches it: the child's parent-death signal follows that thread
         self.thread = threading.Thread(target=self._run, name="slot-process-supervisor", daemon=True)
         self.thread.start()
 
@@ -502,33 +507,39 @@ class SlotSupervisor:
         delay = 1.0
         while not self.stopping.is_set():
             began = time.monotonic()
-            # a session of its own: Ctrl-C in the terminal reaches serve, which stops the slots in order
-            self.process = subprocess.Popen(self.command(), start_new_session=True)
-            self.started += 1
-            log.info("Worker slots (%d) running as root in process %d", self.slots, self.process.pid)
-            while self.process.poll() is None and not self.stopping.wait(0.5):
+            # a session of its own: Ctrl-C in the terminal reaches serve, which then stops the slots in order
+            self.pid = os.posix_spawn(sys.executable, self.command(), os.environ, setsid=True)
+            log.info("Worker slots (%d) running as root in process %d", self.slots, self.pid)
+            while self._alive() and not self.stopping.wait(0.5):
                 pass
             if self.stopping.is_set():
                 break
             delay = 1.0 if time.monotonic() - began > 60 else min(delay * 2, 30.0)
-            # gunicorn's master reaps every child, so the exit status may be lost
-            log.error("The worker slots' process %d stopped; starting it again in %.0f s", self.process.pid, delay)
+            log.error("The worker slots' process %d stopped; starting it again in %.0f s", self.pid, delay)
             self.stopping.wait(delay)
         self._terminate()
 
-    def _terminate(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
+    def _alive(self) -> bool:
+        if self.pid is None:
+            return False
         try:
-            process.wait(self.stop_timeout)
-        except subprocess.TimeoutExpired:
-            log.warning(
-                "The worker slots' process %d did not stop in %.0f s; killing it", process.pid, self.stop_timeout
-            )
-            process.kill()
-            process.wait(5)
+            pid, _status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped by gunicorn's master
+            return False
+        return pid == 0
+
+    def _terminate(self) -> None:
+        for sig, seconds in ((signal.SIGTERM, self.stop_timeout), (signal.SIGKILL, 5.0)):
+            if not self._alive():
+                return
+            if sig == signal.SIGKILL:
+                log.warning(
+                    "The worker slots' process %d did not stop in %.0f s; killing it", self.pid, self.stop_timeout
+                )
+            os.kill(self.pid, sig)
+            deadline = time.monotonic() + seconds
+            while self._alive() and time.monotonic() < deadline:
+                time.sleep(0.1)
 
 
 def _die_with_parent(parent: int) -> None:
