@@ -249,9 +249,10 @@ def prepare_instance(app: Flask, user: WebUser) -> list[str]:
       ``private/`` closed to other users; ``public/`` untouched (the sandbox's unprivileged uids read it);
     * job folders and Keras weights: untouched, only the worker slots (root) use them.
 
-    Folders above these paths that the web user cannot pass (``/root``, pytest's 0700 temporary
-    folders) and folders outside the instance get the least that works, for the web group only, as a
-    POSIX ACL entry (``getfacl`` shows it, ``setfacl -x g:GROUP PATH`` removes it). Returns what changed.
+    A SQLite database elsewhere gets the same, provided its folder holds nothing else. Folders above
+    these paths that the web user cannot pass (``/root``, pytest's 0700 temporary folders), and data or
+    code it cannot read, get the least that works, read or search, for the web group only, as a POSIX
+    ACL entry (``getfacl`` shows it, ``setfacl -x g:GROUP PATH`` removes it). Returns what changed.
     """
     notes: list[str] = []
     instance = Path(app.instance_path).absolute()
@@ -280,23 +281,23 @@ def _database_needs(app: Flask, instance: Path, user: WebUser, notes: list[str])
         notes.append(moved)
     real = database.resolve()
     folder = real.parent
-    if folder == instance.resolve():
-        raise ServeError(
-            f"the SQLite database {real} lies directly in the instance folder; the web user would need write "
-            f"access there. Move it into a folder of its own (e.g. {instance / 'db'}) and point "
-            "WORKSHOP_DATABASE_URL at it"
-        )
     folder.mkdir(parents=True, exist_ok=True)
+    own = {real.name + suffix for suffix in ("", "-wal", "-shm", "-journal")}
+    strangers = sorted(path.name for path in folder.iterdir() if path.name not in own)
+    if folder == instance.resolve() or strangers:
+        # SQLite creates its journal next to the database, so the web user writes in that folder: anything
+        # else there (config.py in the instance folder, modules in a project folder) it could replace
+        raise ServeError(
+            f"the SQLite database {real} shares its folder with other files ({', '.join(strangers[:3])}); the web "
+            f"user must be able to write in the database's folder, so give the database a folder of its own "
+            f"(the default is {instance / 'db' / 'workshop.db'}) and point WORKSHOP_DATABASE_URL at it"
+        )
+    changed = _restrict(folder, user, 0o2770)
     files = _sqlite_files(real)
-    if folder.is_relative_to(instance.resolve()):
-        changed = _restrict(folder, user, 0o2770)
-        for path in files:
-            changed = _restrict(path, user, 0o660) or changed
-        if changed:
-            notes.append(f"database {real}: group {user.name}, folder 2770, files 0660")
-    else:
-        for path in files:
-            _close_to_others(path)
+    for path in files:
+        changed = _restrict(path, user, 0o660) or changed
+    if changed:
+        notes.append(f"database {real}: group {user.name}, its folder 2770, its files 0660")
     return [Need(folder, os.R_OK | os.W_OK | os.X_OK), *(Need(path, os.R_OK | os.W_OK) for path in files)]
 
 
@@ -348,6 +349,8 @@ def grant_needs(user: WebUser, needs: list[Need]) -> list[str]:
         if not obstacles:
             return notes
         for path, mode in obstacles:
+            if mode & os.W_OK:  # write access comes only from the database folder's group, set above
+                raise ServeError(_cannot_reach(user, path, mode, "serve gives write access to nothing else"))
             if (path, mode) in granted:
                 raise ServeError(_cannot_reach(user, path, mode, "an ACL entry did not help"))
             try:

@@ -226,13 +226,22 @@ def test_closed_folders_above_what_the_web_user_needs_open_to_its_group_only(pri
     assert grant_needs(user, [Need(needed, os.R_OK)]) == []  # idempotent
 
 
-def test_a_database_directly_in_the_instance_folder_is_refused(tmp_path, monkeypatch):
-    """The web user would need write access to the instance folder, where config.py is executed by root."""
+@pytest.mark.parametrize("where", ["instance", "project"])
+def test_a_database_that_shares_its_folder_is_refused(tmp_path, monkeypatch, where):
+    """The web user writes in the database's folder (SQLite's journal): in the instance folder it could create
+    config.py, which root executes; in a folder with modules it could replace them."""
     from server.serving import ServeError, ensure_web_user, prepare_instance
 
     instance = tmp_path / "instance"
+    folder = instance if where == "instance" else tmp_path / "project"
+    folder.mkdir()
+    if where == "project":
+        (folder / "flask.py").write_text("")  # python -m from there imports it before the real Flask
     monkeypatch.setenv("WORKSHOP_INSTANCE_PATH", str(instance))
-    app = create_app({"DATABASE_URL": f"sqlite:///{instance / 'events.db'}", "DATA_DIR": str(tmp_path / "none")})
+    app = create_app({"DATABASE_URL": f"sqlite:///{folder / 'events.db'}", "DATA_DIR": str(tmp_path / "none")})
+    mode = stat.S_IMODE(folder.stat().st_mode)
     with pytest.raises(ServeError, match="folder of its own"):
         prepare_instance(app, ensure_web_user(WEB_USER))
-    assert not (instance / "events.db").exists()
+    assert not (folder / "events.db").exists()
+    if where == "project":
+        assert stat.S_IMODE(folder.stat().st_mode) == mode  # left alone
