@@ -38,7 +38,7 @@ STARTUP_GRACE_SECONDS = 15
 # what is kept of a job's output (characters): text beyond these is cut before it reaches the database
 MAX_MESSAGE_CHARS = 2000
 MAX_TRACEBACK_CHARS = 20000
-MAX_LOG_CHARS = 20000
+MAX_LOG_CHARS = 100_000  # above the sandbox's own capture (16 KiB head + 64 KiB tail)
 MAX_NOTE_CHARS = 300
 MAX_NOTES = 20
 MAX_HISTORY_RECORDS = 1000
@@ -75,7 +75,7 @@ class GradeResult:
             private_score=_finite_or_none(self.private_score),
             metrics=storable_json(self.metrics or {}, max_items=200),
             history=storable_json((self.history or [])[-MAX_HISTORY_RECORDS:]),
-            log=storable_text(self.log or "", MAX_LOG_CHARS, keep="tail"),
+            log=storable_text(self.log or "", MAX_LOG_CHARS, keep="ends"),
             notes=[storable_text(note, MAX_NOTE_CHARS) for note in (self.notes or [])[:MAX_NOTES]],
             run_info=storable_json(self.run_info or {}, max_items=40),
             seconds=_finite_or_none(self.seconds) or 0.0,
@@ -95,7 +95,7 @@ class Progress:
 
     def storable(self) -> Progress:
         return Progress(
-            log=storable_text(self.log or "", MAX_LOG_CHARS, keep="tail"),
+            log=storable_text(self.log or "", MAX_LOG_CHARS, keep="ends"),
             history=storable_json((self.history or [])[-MAX_HISTORY_RECORDS:]),
         )
 

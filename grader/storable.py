@@ -21,7 +21,8 @@ MAX_DEPTH = 6
 def storable_text(value: object, limit: int, *, keep: str = "head") -> str:
     """``value`` as text without surrogates or control characters, at most ``limit`` characters.
 
-    ``keep="tail"`` keeps the end instead (a log's last lines matter most); a cut is marked with an ellipsis.
+    ``keep="tail"`` keeps the end instead (a traceback's last lines matter most), ``keep="ends"`` the first
+    quarter and the end (a log: how it started, and how it ended); a cut is marked.
     """
     text = value if isinstance(value, str) else str(value)
     text = _SURROGATE.sub(REPLACEMENT, text)
@@ -30,6 +31,10 @@ def storable_text(value: object, limit: int, *, keep: str = "head") -> str:
         return text
     if limit <= 1:
         return text[:limit]
+    if keep == "ends" and limit > 200:
+        marker = f"\n[... {len(text) - limit} characters cut ...]\n"
+        head = limit // 4
+        return text[:head] + marker + text[-(limit - head - len(marker)) :]
     return "…" + text[-(limit - 1) :] if keep == "tail" else text[: limit - 1] + "…"
 
 

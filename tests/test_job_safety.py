@@ -51,7 +51,7 @@ def hostile_result() -> GradeResult:
         error_kind="runtime_error",
         message=HOSTILE_TEXT,
         traceback=HOSTILE_TEXT,
-        log=HOSTILE_TEXT,
+        log=HOSTILE_TEXT * 3,
         notes=[HOSTILE_TEXT, "\x00"],
         run_info={"\ud800key\x00": HOSTILE_TEXT, "nan": float("nan"), "deep": [[[[[[[["x"]]]]]]]]},
         history=[{"epoch": 0, "seconds": float("inf"), "metrics": {"loss\x00": float("nan"), "acc": 0.5}}],
@@ -77,11 +77,12 @@ def test_a_verdict_full_of_unstorable_text_is_stored_cleaned(any_db_app):
     for text, limit in (
         (row.error_message, 2000),
         (row.traceback, 20000),
-        (row.log, 20000),
+        (row.log, 100_000),
         *[(n, 300) for n in row.notes],
     ):
         assert_clean(text, limit)
-    assert row.traceback.endswith("x") and row.log.startswith("…")  # the end of a traceback and a log is kept
+    assert row.traceback.endswith("x")  # the end of a traceback is kept; of a log, its start and its end
+    assert row.log.startswith("bad \ufffd value") and row.log.endswith("x") and "characters cut" in row.log
     assert row.history[0]["seconds"] is None and row.history[0]["metrics"] == {"loss\ufffd": None, "acc": 0.5}
     assert row.run_info["nan"] is None and "\ufffdkey\ufffd" in row.run_info
     assert row.metrics == {"public": {"roc_auc": None}}
