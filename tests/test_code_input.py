@@ -91,3 +91,24 @@ def test_a_lone_surrogate_in_the_file_name_is_replaced_not_a_500(app):
         filename = db.scalars(select(Submission.filename)).one()
     assert filename.startswith("mine") and filename.endswith(".py") and "\x00" not in filename
     filename.encode("utf-8")  # storable: no lone surrogate left
+
+
+DEEP_JSON = {
+    "deep array": "[" * 100_000 + "]" * 100_000,
+    "deep code value": '{"code": ' + "[" * 50_000 + "]" * 50_000 + "}",
+    "deep file name": '{"code": "x = 1", "filename": ' + '{"a":' * 20_000 + "1" + "}" * 20_000 + "}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEEP_JSON))
+def test_json_nested_too_deeply_is_a_clear_400(app, name):
+    make_participant(app, "Ada", token=TOKEN)
+    response = app.test_client().post(
+        f"/api/exercises/{SLUG}/submissions",
+        data=DEEP_JSON[name],
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert response.status_code == 400, response.data[:300]
+    assert response.get_json()["error"]["message"].startswith(("The JSON body is nested too deeply", "Send JSON"))
+    assert queued(app) == 0

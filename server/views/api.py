@@ -33,7 +33,10 @@ def clean_filename(name: object) -> str | None:
 def submitted_code() -> tuple[bytes | str, str | None]:
     """The code of a submission: JSON ``{"code": ...}``, a multipart ``file``, or the raw body."""
     if request.is_json:
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # json gives up on deep nesting with RecursionError, not ValueError
+            raise WorkshopError("The JSON body is nested too deeply to read.") from None
         if not isinstance(body, dict) or not isinstance(body.get("code"), str):
             raise WorkshopError('Send JSON of the form {"code": "def train(data): ..."}.')
         return body["code"], clean_filename(body.get("filename"))
