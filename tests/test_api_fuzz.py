@@ -54,6 +54,8 @@ def live_api(tmp_path, data_dir, database_url, monkeypatch):
     """
     if database_url.startswith("postgresql"):
         database_url = database_url.replace("://", f"://{getpass.getuser()}@", 1)
+    else:  # a folder of its own: started as root, serve lets its web user write there (SQLite's journal)
+        database_url = f"sqlite:///{tmp_path / 'instance' / 'db' / 'workshop.db'}"
     env = {
         **os.environ,
         "WORKSHOP_INSTANCE_PATH": str(tmp_path / "instance"),
