@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from grader.grading import GradeResult, Progress
-from grader.slot_lock import SlotLock
+from grader.sandbox.locks import SlotLock
 
 log = logging.getLogger(__name__)
 

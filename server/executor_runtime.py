@@ -10,7 +10,7 @@ from flask import Flask, current_app
 
 from grader.executor import ExecutorSettings, LocalExecutor, SlotLock
 from grader.sandbox import SandboxUnavailable, get_sandbox, uid_run_lock
-from grader.sandbox_check import CheckRow, format_table, run_sandbox_check
+from grader.sandbox.check import CheckRow, format_table, run_sandbox_check
 from server.jobs import DatabaseJobStore, grade_claimed_job, sandbox_options
 
 log = logging.getLogger(__name__)

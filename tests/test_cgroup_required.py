@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from grader.cgroups import JobCgroup
 from grader.datasets import dataset_paths
 from grader.grading import grade
 from grader.sandbox import Limits, processes_of_uid
-from grader.sandbox_check import format_table, run_sandbox_check
+from grader.sandbox.cgroups import JobCgroup
+from grader.sandbox.check import format_table, run_sandbox_check
 from server.jobs import catalog
 
 pytestmark = [pytest.mark.sandbox]

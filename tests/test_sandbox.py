@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from grader.cgroups import JobCgroup
 from grader.datasets import dataset_paths
 from grader.grading import grade
 from grader.sandbox import (
@@ -41,8 +40,9 @@ from grader.sandbox import (
     sweep_uid,
     unmount_stale_scratch,
 )
-from grader.sandbox_check import format_table, judge, probe_sandbox, run_sandbox_check
-from grader.seccomp import TABLES, UnsupportedArchitecture, build_filter, syscall_table
+from grader.sandbox.cgroups import JobCgroup
+from grader.sandbox.check import format_table, judge, probe_sandbox, run_sandbox_check
+from grader.sandbox.seccomp import TABLES, UnsupportedArchitecture, build_filter, syscall_table
 from server.jobs import catalog
 
 pytestmark = [pytest.mark.sandbox]

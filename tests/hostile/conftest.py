@@ -14,7 +14,7 @@ import pytest
 from grader.datasets import dataset_paths
 from grader.grading import grade
 from grader.sandbox import processes_of_uid, uid_run_lock
-from grader.sandbox_check import Listeners
+from grader.sandbox.check import Listeners
 from server.jobs import catalog
 
 from .common import PRELUDE, SLUG, UID, HostileRun, WebPoller, facts_from

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.seccomp import syscall_table
+from grader.sandbox.seccomp import syscall_table
 
 from .common import UID
 

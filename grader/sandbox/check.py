@@ -1,6 +1,6 @@
 """``workshop sandbox check``: run a fast probe through the real sandbox on this host and judge what it saw.
 
-The probe (``grader/sandbox_probe.py``, standard library only) runs with the same command line as a
+The probe (``grader/sandbox/probe.py``, standard library only) runs with the same command line as a
 graded job; the host opens loopback and abstract-socket listeners first and afterwards checks that they
 heard nothing, that the kernel holds the cgroup limits, and that no process of the job's uid is left.
 """
@@ -20,20 +20,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.sandbox import (
-    BASE_UID,
-    Limits,
-    SandboxJob,
-    SandboxResult,
-    SandboxUnavailable,
-    get_sandbox,
-    processes_of_uid,
-    sandbox_environment,
-)
+from grader.sandbox import get_sandbox
+from grader.sandbox.host import processes_of_uid
+from grader.sandbox.layout import sandbox_environment
+from grader.sandbox.limits import BASE_UID, Limits, SandboxJob, SandboxResult, SandboxUnavailable
+from grader.sandbox.seccomp import syscall_table
 from grader.scoring import read_untrusted
-from grader.seccomp import syscall_table
 
-PROBE = Path(__file__).with_name("sandbox_probe.py")
+PROBE = Path(__file__).with_name("probe.py")  # bound into the sandbox (or run by path) in place of the harness
 CHECK_LIMITS = Limits(
     wall_seconds=60, memory_mb=256, max_processes=64, tmp_mb=32, shm_mb=16, out_mb=4, max_inodes=1024, cpus=1
 )

@@ -19,7 +19,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-BASE_UID = 61000
+from grader.sandbox.limits import BASE_UID
+
 LOCK_DIR_ENV = "WORKSHOP_SLOT_LOCK_DIR"
 ROOT_LOCK_DIR = Path("/run/workshop/slots")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -121,6 +122,14 @@ def hold_lock(name: str, lock_dir: Path | None = None) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def uid_run_lock(uid: int, lock_dir: Path | None = None) -> Iterator[None]:
+    """Hold the uid for one job across processes: the sweeps kill every process of the uid, so two jobs
+    sharing one (a misconfiguration; worker slots each lock their own) wait for each other instead."""
+    with hold_lock(f"uid-{uid}.run.lock", lock_dir):
+        yield
 
 
 class SlotLock:

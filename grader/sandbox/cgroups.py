@@ -7,10 +7,9 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from grader.sandbox import Limits
+from grader.sandbox.host import pid_alive
+from grader.sandbox.limits import Limits
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT = "workshop"
@@ -30,17 +29,6 @@ def cgroup_version(root: Path = CGROUP_ROOT) -> int | None:
     if (root / "memory").is_dir() and os.access(root / "memory", os.W_OK):
         return 1
     return None
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with ``pid`` exists (whoever owns it)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _write(path: Path, value: str) -> None:
