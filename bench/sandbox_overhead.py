@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from grader.datasets import dataset_paths  # noqa: E402
 from grader.exercises import load_catalog  # noqa: E402
-from grader.grading import grade  # noqa: E402
+from grader.grading import GradingSettings, grade  # noqa: E402
 from grader.synth import generate_synthetic  # noqa: E402
 
 # the smallest honest submission: one Dense layer on pooled pixels (also `workshop grade`-able)
@@ -30,7 +30,8 @@ TRIVIAL = (Path(__file__).resolve().parent / "trivial_submission.py").read_text(
 
 def time_one(backend: str, root: Path, exercise) -> float:
     started = time.monotonic()
-    result = grade(TRIVIAL, exercise, dataset_paths(root, "bench"), sandbox=backend, work_dir=root, uid=61088)
+    settings = GradingSettings(sandbox=backend, work_dir=root)
+    result = grade(TRIVIAL, exercise, dataset_paths(root, "bench"), settings, uid=61088)
     took = time.monotonic() - started
     if result.status != "done":
         raise SystemExit(f"{backend}: the trivial submission failed: {result.error_kind} {result.message}")

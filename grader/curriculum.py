@@ -13,7 +13,7 @@ from pathlib import Path
 
 from grader.datasets import DatasetPaths
 from grader.exercises import Exercise
-from grader.grading import GradeResult, grade
+from grader.grading import GradeResult, GradingSettings, grade
 from grader.weights import exercise_weights, is_stand_in
 
 KINDS = ("solution", "starter")
@@ -73,8 +73,8 @@ def check_exercise(
     exercise: Exercise,
     kind: str,
     dataset: DatasetPaths,
+    settings: GradingSettings,
     *,
-    weights_dir: Path | None = None,
     grade_file: Callable[..., GradeResult] | None = None,
     **grade_options,
 ) -> CheckResult:
@@ -82,7 +82,7 @@ def check_exercise(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     code = exercise.solution if kind == "solution" else exercise.starter
-    result = (grade_file or grade)(code, exercise, dataset, weights_dir=weights_dir, **grade_options)
+    result = (grade_file or grade)(code, exercise, dataset, settings, **grade_options)
     return CheckResult(
         slug=exercise.slug,
         kind=kind,
@@ -94,13 +94,14 @@ def check_exercise(
         time_limit=exercise.time_limit,
         error=f"{result.error_kind}: {result.message}" if result.status != "done" else None,
         notes=list(result.notes),
-        weights=weights_facts(exercise, weights_dir),
+        weights=weights_facts(exercise, settings.weights_dir),
     )
 
 
 def check_curriculum(
     exercises: Iterable[Exercise],
     dataset: DatasetPaths,
+    settings: GradingSettings,
     *,
     starters: bool = False,
     on_result: Callable[[CheckResult], None] | None = None,
@@ -110,7 +111,7 @@ def check_curriculum(
     results = []
     for exercise in exercises:
         for kind in ("solution", "starter") if starters else ("solution",):
-            result = check_exercise(exercise, kind, dataset, **options)
+            result = check_exercise(exercise, kind, dataset, settings, **options)
             results.append(result)
             if on_result is not None:
                 on_result(result)

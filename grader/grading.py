@@ -8,13 +8,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from grader.datasets import CLASS_NAMES, DatasetPaths, read_test_ids, read_test_labels
 from grader.exercises import Exercise
-from grader.sandbox import BASE_UID, Limits, SandboxJob, SandboxResult, SandboxUnavailable, get_sandbox
+from grader.sandbox import BASE_UID, Limits, Sandbox, SandboxJob, SandboxResult, SandboxUnavailable, get_sandbox
 from grader.scoring import InvalidPredictions, read_predictions, read_progress, read_status, score_predictions
 from grader.storable import optional_text, storable_json, storable_text
 from grader.weights import exercise_weights
@@ -42,6 +43,31 @@ MAX_LOG_CHARS = 100_000  # above the sandbox's own capture (16 KiB head + 64 KiB
 MAX_NOTE_CHARS = 300
 MAX_NOTES = 20
 MAX_HISTORY_RECORDS = 1000
+
+
+@dataclass(frozen=True)
+class GradingSettings:
+    """Where and how submissions are graded: the sandbox backend and its options, the job and weights folders.
+
+    The server builds it once from its configuration (``server.grading_settings``), so the workers,
+    ``workshop grade`` and ``workshop exercises check`` all grade the same way; tests build their own.
+    """
+
+    sandbox: str = "bwrap"
+    sandbox_options: Mapping[str, object] = field(default_factory=dict)  # e.g. the Docker image
+    work_dir: Path | None = None  # job folders go in WORK_DIR/workshop-jobs (the system's temporary folder if None)
+    weights_dir: Path | None = None  # KERAS_HOME/models: the pretrained weights exercises may load
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sandbox_options", MappingProxyType(dict(self.sandbox_options)))
+
+    @property
+    def jobs_dir(self) -> Path:
+        return Path(self.work_dir or tempfile.gettempdir()) / "workshop-jobs"
+
+    def backend(self) -> Sandbox:
+        """The sandbox backend these settings name, constructed with its options."""
+        return get_sandbox(self.sandbox, **self.sandbox_options)
 
 
 @dataclass
@@ -169,15 +195,12 @@ def grade(
     code: str,
     exercise: Exercise,
     dataset: DatasetPaths,
+    settings: GradingSettings,
     *,
-    sandbox: str = "bwrap",
-    work_dir: Path | None = None,
     time_limit: float | None = None,
     uid: int = BASE_UID,
     on_progress: Callable[[Progress], None] | None = None,
-    weights_dir: Path | None = None,
     gpu: int | None = None,
-    sandbox_options: dict | None = None,
 ) -> GradeResult:
     """Run one submission through the sandbox and score it; never raises for a participant's mistake."""
     started = time.monotonic()
@@ -186,22 +209,11 @@ def grade(
     except SubmissionRejected as error:
         kind = "syntax_error" if error.kind == "syntax_error" else "runtime_error"
         return GradeResult(status="failed", error_kind=kind, message=str(error))
-    backend = get_sandbox(sandbox, **(sandbox_options or {}))
-    job_dir = _prepare_job_dir(Path(work_dir or tempfile.gettempdir()) / "workshop-jobs", code, uid)
+    backend = settings.backend()
+    job_dir = _prepare_job_dir(settings.jobs_dir, code, uid)
     job: SandboxJob | None = None
     try:
-        limits = limits_for(exercise, time_limit)
-        spec = {
-            "image_size": exercise.image_size,
-            "time_limit": limits.wall_seconds - STARTUP_GRACE_SECONDS,
-            "predict_reserve_seconds": PREDICT_RESERVE_SECONDS,
-            "class_names": list(CLASS_NAMES),
-            "module": "submission",
-            "allowed_weights": [item.as_spec() for item in exercise_weights(exercise)],
-        }
-        job = SandboxJob(
-            job_dir / "code", job_dir / "out", dataset.public, spec, limits, uid=uid, gpu=gpu, weights_dir=weights_dir
-        )
+        job = _sandbox_job(job_dir, exercise, dataset, settings, limits_for(exercise, time_limit), uid=uid, gpu=gpu)
 
         def poll(log: str) -> None:
             if on_progress is not None:
@@ -219,6 +231,31 @@ def grade(
         shutil.rmtree(job_dir, ignore_errors=True)
     result.seconds = round(time.monotonic() - started, 3)
     return result.storable()
+
+
+def _sandbox_job(
+    job_dir: Path,
+    exercise: Exercise,
+    dataset: DatasetPaths,
+    settings: GradingSettings,
+    limits: Limits,
+    *,
+    uid: int,
+    gpu: int | None,
+) -> SandboxJob:
+    """What the sandbox runs: the job folder's code and output, the public data, and the harness's spec."""
+    spec = {
+        "image_size": exercise.image_size,
+        "time_limit": limits.wall_seconds - STARTUP_GRACE_SECONDS,
+        "predict_reserve_seconds": PREDICT_RESERVE_SECONDS,
+        "class_names": list(CLASS_NAMES),
+        "module": "submission",
+        "allowed_weights": [item.as_spec() for item in exercise_weights(exercise)],
+    }
+    code_dir, out_dir = job_dir / "code", job_dir / "out"
+    return SandboxJob(
+        code_dir, out_dir, dataset.public, spec, limits, uid=uid, gpu=gpu, weights_dir=settings.weights_dir
+    )
 
 
 def _interpret(run: SandboxResult, out_dir: Path, dataset: DatasetPaths) -> GradeResult:

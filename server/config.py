@@ -19,7 +19,6 @@ def defaults(instance_path: str) -> dict:
         "EXECUTOR": "local",
         "SANDBOX": "bwrap",
         "DOCKER_IMAGE": "workshop-server:latest",
-        "BROKER_URL": "redis://127.0.0.1:6379/0",
         "KERAS_HOME": str(instance / "keras"),
         "SLOTS": 1,
         "EVENT_TITLE": "Deep learning for skin-lesion images",

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from pathlib import Path
 
 from flask import Flask, current_app
 
 from grader.executor import ExecutorSettings, LocalExecutor, SlotLock
 from grader.sandbox import SandboxUnavailable, get_sandbox, uid_run_lock
 from grader.sandbox.check import CheckRow, format_table, run_sandbox_check
-from server.jobs import DatabaseJobStore, grade_claimed_job, sandbox_options
+from server.grading_settings import grading_settings
+from server.jobs import DatabaseJobStore, grade_claimed_job
 
 log = logging.getLogger(__name__)
 EXECUTORS = {"local": LocalExecutor}
@@ -20,13 +20,13 @@ _VERIFIED: set[tuple[str, str]] = set()  # (backend, work dir) whose self-check 
 
 def check_isolation(app: Flask, backend: str | None = None) -> tuple[list[CheckRow], str]:
     """Run the sandbox self-check on this host with a free slot's uid; returns the rows and their table."""
-    name = backend or app.config["SANDBOX"]
-    work_dir = Path(app.config["WORK_DIR"])
+    settings = grading_settings(app, backend)
+    work_dir = settings.work_dir
     work_dir.mkdir(parents=True, exist_ok=True)
     slot = SlotLock()
     uid = slot.acquire()
     try:
-        rows = run_sandbox_check(name, uid=uid, work_dir=work_dir, options=sandbox_options(app, name))
+        rows = run_sandbox_check(settings.sandbox, uid=uid, work_dir=work_dir, options=dict(settings.sandbox_options))
     finally:
         slot.release()
     return rows, format_table(rows)
@@ -58,13 +58,13 @@ def build_executor(app: Flask, slots: int | None = None, gpus: tuple[int, ...] =
         gpus=tuple(gpus),
         lease_seconds=app.config["LEASE_SECONDS"],
     )
-    grade_job = functools.partial(grade_claimed_job, app)
+    grade_job = functools.partial(grade_claimed_job, app, grading_settings(app))
     return EXECUTORS[name](DatabaseJobStore(app), grade_job, settings, functools.partial(prepare_slot, app))
 
 
 def prepare_slot(app: Flask, uid: int) -> None:
     """When a slot starts, it removes what a killed worker left running under its uid (Docker containers)."""
-    backend = get_sandbox(app.config["SANDBOX"], **sandbox_options(app))
+    backend = grading_settings(app).backend()
     remove_leftovers = getattr(backend, "remove_leftovers", None)
     if remove_leftovers is None:
         return

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from pathlib import Path
 
 from flask import Flask, current_app
 from sqlalchemy import func, or_, select, update
@@ -12,7 +11,7 @@ from sqlalchemy import func, or_, select, update
 from grader.datasets import dataset_paths
 from grader.executor import ClaimedJob, SlotReport
 from grader.exercises import Exercise, load_catalog
-from grader.grading import MAX_NOTES, GradeResult, Progress, SubmissionRejected, check_source, grade
+from grader.grading import MAX_NOTES, GradeResult, GradingSettings, Progress, SubmissionRejected, check_source, grade
 from grader.storable import optional_text, storable_text
 from server.db import new_session
 from server.errors import NotFound, WorkshopError
@@ -273,28 +272,12 @@ def cancel_submission(db, submission: Submission) -> bool:
     return cancelled.rowcount == 1
 
 
-def sandbox_options(app: Flask, backend: str | None = None) -> dict:
-    """Constructor options of the sandbox backend: the Docker image comes from WORKSHOP_DOCKER_IMAGE."""
-    if (backend or app.config["SANDBOX"]) == "docker" and app.config.get("DOCKER_IMAGE"):
-        return {"image": app.config["DOCKER_IMAGE"]}
-    return {}
-
-
-def grade_claimed_job(app: Flask, job: ClaimedJob, uid: int, on_progress, gpu: int | None = None) -> GradeResult:
-    """What a worker slot runs for each claimed job."""
+def grade_claimed_job(
+    app: Flask, settings: GradingSettings, job: ClaimedJob, uid: int, on_progress, gpu: int | None = None
+) -> GradeResult:
+    """What a worker slot runs for each claimed job (``settings`` built once, when the executor starts)."""
     exercise = catalog(app).get(job.exercise_slug)
     if exercise is None:
         return GradeResult(status="failed", error_kind="runtime_error", message=f"unknown exercise {job.exercise_slug}")
     dataset = dataset_paths(app.config["DATA_DIR"], job.dataset)
-    return grade(
-        job.code,
-        exercise,
-        dataset,
-        sandbox=app.config["SANDBOX"],
-        work_dir=Path(app.config["WORK_DIR"]),
-        uid=uid,
-        on_progress=on_progress,
-        weights_dir=Path(app.config["KERAS_HOME"]) / "models",
-        gpu=gpu,
-        sandbox_options=sandbox_options(app),
-    )
+    return grade(job.code, exercise, dataset, settings, uid=uid, on_progress=on_progress, gpu=gpu)

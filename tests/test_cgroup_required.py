@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from grader.datasets import dataset_paths
-from grader.grading import grade
+from grader.grading import GradingSettings, grade
 from grader.sandbox import Limits, processes_of_uid
 from grader.sandbox.cgroups import JobCgroup
 from grader.sandbox.check import format_table, run_sandbox_check
@@ -53,11 +53,9 @@ def test_a_job_without_its_cgroup_is_an_infrastructure_failure_and_never_runs(ap
         SUBMISSION,
         exercise,
         dataset_paths(data_dir, "synthetic"),
-        sandbox="bwrap",
-        work_dir=tmp_path / "work",
+        GradingSettings(sandbox="bwrap", sandbox_options={"cgroup_root": root}, work_dir=tmp_path / "work"),
         uid=UID,
         time_limit=20,
-        sandbox_options={"cgroup_root": root},
     )
     assert result.status == "failed" and result.error_kind == "infrastructure", (result.status, result.message)
     assert "cgroup" in result.message and "rlimits" not in result.log

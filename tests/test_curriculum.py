@@ -24,7 +24,7 @@ import pytest
 from grader.curriculum import CheckResult, check_curriculum, curriculum_ok, format_table
 from grader.datasets import dataset_paths, read_test_ids
 from grader.exercises import ExerciseError, load_catalog, load_exercise
-from grader.grading import GradeResult
+from grader.grading import GradeResult, GradingSettings
 from grader.starter_kit import build_starter_kit, sample_rows
 from grader.weights import ARCHITECTURES, MOBILENET_V2_SIZES, catalog_weights, exercise_weights, weights_file
 
@@ -103,13 +103,16 @@ def test_the_loader_rejects_unknown_weights(tmp_path):
 def fake_grade(scores: dict[tuple[str, str], float | None]):
     """A ``grade`` that answers from a table keyed by (slug, 'solution'|'starter'); None means a failed job."""
 
-    def grade(code, exercise, dataset, **options):
+    def grade(code, exercise, dataset, settings, **options):
+        graded_with.append(settings)
         kind = "solution" if code == exercise.solution else "starter"
         score = scores[(exercise.slug, kind)]
         if score is None:
             return GradeResult(status="failed", error_kind="timeout", message="stopped after 190 s", seconds=190.0)
         return GradeResult(status="done", public_score=score, private_score=score - 0.01, seconds=42.0)
 
+    graded_with: list[GradingSettings] = []
+    grade.graded_with = graded_with  # the settings of every call, in order
     return grade
 
 
@@ -123,7 +126,7 @@ def test_check_judges_solutions_against_their_band_and_starters_on_running(exerc
         ("transfer-learning", "starter"): None,
     }
     results = check_curriculum(
-        chosen, dataset_paths(tmp_path, "synthetic"), starters=True, grade_file=fake_grade(table)
+        chosen, dataset_paths(tmp_path, "synthetic"), GradingSettings(), starters=True, grade_file=fake_grade(table)
     )
     assert [(result.slug, result.kind, result.verdict) for result in results] == [
         ("cnn-from-scratch", "solution", "in band"),
@@ -458,9 +461,7 @@ def test_every_starter_runs_as_it_is(exercises, slug, stand_in_models, data_dir,
         exercise.starter,
         exercise,
         dataset_paths(data_dir, "synthetic"),
-        sandbox="none",
-        work_dir=tmp_path,
-        weights_dir=stand_in_models,
+        GradingSettings(sandbox="none", work_dir=tmp_path, weights_dir=stand_in_models),
     )
     assert result.status == "done", (result.error_kind, result.message, result.log[-2000:])
     assert 0.0 <= result.public_score <= 1.0 and result.history

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from grader import harness
-from grader.grading import grade
+from grader.grading import GradingSettings, grade
 from grader.harness import (
     DownloadUnavailable,
     Notes,
@@ -220,7 +220,7 @@ def test_grading_tells_the_harness_which_weights_the_exercise_allows(tmp_path, d
     monkeypatch.setitem(SANDBOXES, "recorder", Recorder)
     exercise = load_exercise(Path(__file__).resolve().parent.parent / "exercises" / "transfer-learning")
     dataset = dataset_paths(data_dir, "synthetic")
-    grade("def train(data): ...\n", exercise, dataset, sandbox="recorder", work_dir=tmp_path)
+    grade("def train(data): ...\n", exercise, dataset, GradingSettings(sandbox="recorder", work_dir=tmp_path))
     assert seen["allowed_weights"] == [{"architecture": "MobileNetV2", "file": MOBILENET_96}]
     assert seen["time_limit"] == exercise.time_limit and seen["predict_reserve_seconds"] > 0
 

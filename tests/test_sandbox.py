@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from grader.datasets import dataset_paths
-from grader.grading import grade
+from grader.grading import GradingSettings, grade
 from grader.sandbox import (
     HARNESS,
     INSIDE_CODE,
@@ -115,7 +115,8 @@ def test_the_job_is_isolated(app, data_dir, tmp_path, listener, monkeypatch):
     monkeypatch.setenv("WORKSHOP_SECRET_KEY", "must-not-leak")
     code = PROBE.replace("PORT", str(listener.getsockname()[1]))
     exercise = catalog(app)["cnn-from-scratch"]
-    result = grade(code, exercise, dataset_paths(data_dir, "synthetic"), sandbox="bwrap", work_dir=tmp_path, uid=61050)
+    settings = GradingSettings(sandbox="bwrap", work_dir=tmp_path)
+    result = grade(code, exercise, dataset_paths(data_dir, "synthetic"), settings, uid=61050)
     line = next(line for line in result.log.splitlines() if line.startswith("FACTS "))
     facts = json.loads(line[len("FACTS ") :])
 

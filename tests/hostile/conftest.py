@@ -12,7 +12,7 @@ import json
 import pytest
 
 from grader.datasets import dataset_paths
-from grader.grading import grade
+from grader.grading import GradingSettings, grade
 from grader.sandbox import processes_of_uid, uid_run_lock
 from grader.sandbox.check import Listeners
 from server.jobs import catalog
@@ -37,8 +37,7 @@ def run_hostile(app, data_dir, tmp_path, exercise):
                 source,
                 chosen,
                 dataset_paths(data_dir, "synthetic"),
-                sandbox="bwrap",
-                work_dir=tmp_path,
+                GradingSettings(sandbox="bwrap", work_dir=tmp_path),
                 time_limit=time_limit,
                 uid=UID,
             )

@@ -14,6 +14,7 @@ from factories import make_participant
 
 from grader.executor import ExecutorSettings, LocalExecutor
 from server.db import new_session
+from server.grading_settings import grading_settings
 from server.jobs import DatabaseJobStore, catalog, grade_claimed_job, queue_submission
 from server.models import Participant, Submission
 
@@ -123,8 +124,10 @@ def test_a_submission_raising_a_surrogate_and_a_nul_is_recorded_and_the_slot_goe
             queue_submission(db, participant, exercise, code, None).id for code in (RAISES_SURROGATE_AND_NUL, TRIVIAL)
         ]
 
+    settings = grading_settings(any_db_app)
+
     def grade(job, uid, on_progress, gpu):
-        return grade_claimed_job(any_db_app, job, uid, on_progress, gpu)
+        return grade_claimed_job(any_db_app, settings, job, uid, on_progress, gpu)
 
     executor = LocalExecutor(DatabaseJobStore(any_db_app), grade, ExecutorSettings(idle_poll_seconds=0.2))
     executor.start()

@@ -1,0 +1,49 @@
+"""The ``workshop`` command line: a Flask CLI group, so ``flask --app server ...`` works too.
+
+One module per command group: ``init`` (database and passwords), ``serve`` (web server and worker slots),
+``grading`` (grade, exercises, sandbox check, weights), ``data`` (data sets), ``export``.
+"""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+from server.cli.data import data_group
+from server.cli.export import export_command
+from server.cli.grading import (
+    exercises_group,
+    grade_command,
+    prepare_weights_command,
+    sandbox_group,
+)
+from server.cli.init import init_command
+from server.cli.serve import serve_command, worker_command
+
+
+def _create_app() -> Flask:
+    from server import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
+def main() -> None:
+    """Run and manage a hands-on deep-learning workshop."""
+
+
+def register_commands(app: Flask) -> None:
+    """Attach the commands to ``app.cli`` so `workshop`, `flask --app server` and test runners all see them."""
+    for command in (
+        init_command,
+        serve_command,
+        worker_command,
+        grade_command,
+        data_group,
+        exercises_group,
+        prepare_weights_command,
+        export_command,
+        sandbox_group,
+    ):
+        app.cli.add_command(command)

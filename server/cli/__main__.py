@@ -1,0 +1,6 @@
+"""``python -m server.cli``: the same as the ``workshop`` console script."""
+
+from server.cli import main
+
+if __name__ == "__main__":
+    main()
