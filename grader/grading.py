@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -70,9 +70,9 @@ class GradingSettings:
         return get_sandbox(self.sandbox, **self.sandbox_options)
 
 
-@dataclass
+@dataclass(frozen=True)
 class GradeResult:
-    """Everything a grading run produces, in plain data (what the worker records)."""
+    """Everything a grading run produces, in plain data (what the worker records); changed copies, never changes."""
 
     status: str
     error_kind: str | None = None
@@ -229,8 +229,7 @@ def grade(
         if job is not None:
             backend.release(job)  # e.g. unmount the output folder, now that the host has read it
         shutil.rmtree(job_dir, ignore_errors=True)
-    result.seconds = round(time.monotonic() - started, 3)
-    return result.storable()
+    return replace(result, seconds=round(time.monotonic() - started, 3)).storable()
 
 
 def _sandbox_job(

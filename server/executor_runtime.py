@@ -23,12 +23,8 @@ def check_isolation(app: Flask, backend: str | None = None) -> tuple[list[CheckR
     settings = grading_settings(app, backend)
     work_dir = settings.work_dir
     work_dir.mkdir(parents=True, exist_ok=True)
-    slot = SlotLock()
-    uid = slot.acquire()
-    try:
+    with SlotLock() as uid:
         rows = run_sandbox_check(settings.sandbox, uid=uid, work_dir=work_dir, options=dict(settings.sandbox_options))
-    finally:
-        slot.release()
     return rows, format_table(rows)
 
 

@@ -12,7 +12,6 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from server.db import new_session
-from server.models import EventSettings
 
 
 @click.command("grade")
@@ -25,8 +24,8 @@ from server.models import EventSettings
 def grade_command(file: Path, slug: str, dataset: str | None, as_json: bool, time_limit: float | None) -> None:
     """Grade one file through the sandbox and scoring, exactly as a worker would."""
     from grader.datasets import dataset_paths
-    from grader.executor import SlotLock
     from grader.grading import grade
+    from grader.sandbox.locks import SlotLock
     from server.grading_settings import grading_settings
     from server.jobs import catalog
 
@@ -35,9 +34,7 @@ def grade_command(file: Path, slug: str, dataset: str | None, as_json: bool, tim
     if exercise is None:
         raise click.BadParameter(f"unknown exercise {slug!r}; known: {', '.join(catalog())}", param_hint="--exercise")
     name = dataset or _active_dataset_name(app)
-    slot = SlotLock()
-    uid = slot.acquire()
-    try:
+    with SlotLock() as uid:
         result = grade(
             file.read_bytes().decode("utf-8", errors="replace"),
             exercise,
@@ -46,8 +43,6 @@ def grade_command(file: Path, slug: str, dataset: str | None, as_json: bool, tim
             time_limit=time_limit,
             uid=uid,
         )
-    finally:
-        slot.release()
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
@@ -55,10 +50,12 @@ def grade_command(file: Path, slug: str, dataset: str | None, as_json: bool, tim
 
 
 def _active_dataset_name(app: Flask) -> str:
+    """The event's active data set; ``synthetic`` when there is no database yet (grading works without one)."""
+    from server.jobs import active_dataset
+
     try:
         with new_session(app) as db:
-            settings = db.get(EventSettings, 1)
-            return settings.active_dataset if settings else "synthetic"
+            return active_dataset(db)
     except Exception:  # no database yet: grading works without one
         return "synthetic"
 
@@ -115,7 +112,7 @@ def exercises_check_command(slugs: tuple[str, ...], starters: bool, dataset: str
     """Grade the reference solutions through the sandbox and compare each score with its band; exit 1 on a miss."""
     from grader.curriculum import TABLE_HEADER, check_curriculum, curriculum_ok, format_details, format_row
     from grader.datasets import dataset_paths
-    from grader.executor import SlotLock
+    from grader.sandbox.locks import SlotLock
     from server.grading_settings import grading_settings
     from server.jobs import catalog
 
@@ -127,9 +124,7 @@ def exercises_check_command(slugs: tuple[str, ...], starters: bool, dataset: str
     chosen = [exercises[slug] for slug in slugs] if slugs else list(exercises.values())
     if not as_json:
         click.echo(TABLE_HEADER)
-    slot = SlotLock()
-    uid = slot.acquire()
-    try:
+    with SlotLock() as uid:
         results = check_curriculum(
             chosen,
             dataset_paths(app.config["DATA_DIR"], dataset or _active_dataset_name(app)),
@@ -138,8 +133,6 @@ def exercises_check_command(slugs: tuple[str, ...], starters: bool, dataset: str
             on_result=None if as_json else lambda result: click.echo(format_row(result)),
             uid=uid,
         )
-    finally:
-        slot.release()
     ok = curriculum_ok(results)
     if as_json:
         click.echo(json.dumps({"ok": ok, "results": [result.as_dict() for result in results]}, indent=2))
