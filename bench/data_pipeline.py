@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 def make_arrays(folder: Path, count: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     """A memory-mapped uint8 image array on disk, like a data set's public/train.npy."""
-    from grader.datasets import load_images, open_image_array
+    from grader.data.layout import load_images, open_image_array
 
     rng = np.random.default_rng(0)
     images = open_image_array(folder / "train.npy", count, size)

@@ -22,8 +22,9 @@ from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from grader.datasets import dataset_paths, write_csv  # noqa: E402
-from grader.isic_import import DecodeSettings, available_cores, decode_square, import_isic  # noqa: E402
+from grader.data.isic import DecodeSettings, available_cores, import_isic  # noqa: E402
+from grader.data.isic.images import decode_square  # noqa: E402
+from grader.data.layout import dataset_paths, write_csv  # noqa: E402
 
 ISIC_2020_TRAINING_IMAGES = 33_126
 

@@ -19,10 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader.datasets import dataset_paths  # noqa: E402
+from grader.data import dataset_paths  # noqa: E402
+from grader.data.synth import generate_synthetic  # noqa: E402
 from grader.exercises import load_catalog  # noqa: E402
 from grader.grading import GradingSettings, grade  # noqa: E402
-from grader.synth import generate_synthetic  # noqa: E402
 
 # the smallest honest submission: one Dense layer on pooled pixels (also `workshop grade`-able)
 TRIVIAL = (Path(__file__).resolve().parent / "trivial_submission.py").read_text(encoding="utf-8")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from grader.datasets import DatasetPaths
+from grader.data import DatasetPaths
 from grader.exercises import Exercise
 from grader.grading import GradeResult, GradingSettings, grade
 from grader.weights import exercise_weights, is_stand_in

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
-from grader.datasets import CLASS_NAMES, DatasetPaths, read_test_ids, read_test_labels
+from grader.data import CLASS_NAMES, DatasetPaths, read_test_ids, read_test_labels
 from grader.exercises import Exercise
 from grader.sandbox import BASE_UID, Limits, Sandbox, SandboxJob, SandboxResult, SandboxUnavailable, get_sandbox
 from grader.scoring import InvalidPredictions, read_predictions, read_progress, read_status, score_predictions

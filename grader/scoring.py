@@ -10,7 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-from grader.datasets import HiddenLabels
+from grader.data import HiddenLabels
 
 MAX_PREDICTIONS_BYTES = 16 * 1024 * 1024
 MAX_STATUS_BYTES = 256 * 1024

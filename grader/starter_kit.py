@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from grader.datasets import CLASS_NAMES, DatasetPaths, load_images, read_csv
+from grader.data.layout import CLASS_NAMES, DatasetPaths, load_images, read_csv
 from grader.exercises import Exercise
 from grader.sandbox import HARNESS
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grader.data.layout import write_csv
 from server.models import Participant, Submission
 from server.scoreboard import standings
 
@@ -32,7 +32,7 @@ def export_event(db: Session, exercise_slugs: list[str], out: Path) -> dict[str,
     (out / "code").mkdir(parents=True, exist_ok=True)
     participants = list(db.scalars(select(Participant).order_by(Participant.id)))
     names = {participant.id: participant.display_name for participant in participants}
-    _write(
+    write_csv(
         out / "participants.csv",
         ("id", "display_name", "joined_at"),
         [(p.id, p.display_name, p.created_at.isoformat()) for p in participants],
@@ -44,14 +44,14 @@ def export_event(db: Session, exercise_slugs: list[str], out: Path) -> dict[str,
         values = {column: getattr(submission, column, None) for column in SUBMISSION_COLUMNS}
         values["participant"] = names.get(submission.participant_id, "")
         rows.append([_plain(values[column]) for column in SUBMISSION_COLUMNS])
-    _write(out / "submissions.csv", SUBMISSION_COLUMNS, rows)
+    write_csv(out / "submissions.csv", SUBMISSION_COLUMNS, rows)
     for slug in exercise_slugs:
         board = [
             (row.rank, row.display_name, row.public_score, row.private_score, row.submissions, row.best_at.isoformat())
             for row in standings(db, slug)
         ]
         header = ("rank", "display_name", "public_score", "private_score", "submissions", "best_at")
-        _write(out / f"leaderboard-{slug}.csv", header, board)
+        write_csv(out / f"leaderboard-{slug}.csv", header, board)
     counts = {"participants": len(participants), "submissions": len(submissions), "leaderboards": len(exercise_slugs)}
     (out / "export.json").write_text(json.dumps(counts, indent=2) + "\n", encoding="utf-8")
     return counts
@@ -59,10 +59,3 @@ def export_event(db: Session, exercise_slugs: list[str], out: Path) -> dict[str,
 
 def _plain(value: object) -> object:
     return value.isoformat() if hasattr(value, "isoformat") else ("" if value is None else value)
-
-
-def _write(path: Path, header: tuple[str, ...], rows: list) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)

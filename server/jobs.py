@@ -8,7 +8,7 @@ from datetime import timedelta
 from flask import Flask, current_app
 from sqlalchemy import func, or_, select, update
 
-from grader.datasets import dataset_paths
+from grader.data import dataset_paths
 from grader.executor import ClaimedJob, SlotReport
 from grader.exercises import Exercise, load_catalog
 from grader.grading import MAX_NOTES, GradeResult, GradingSettings, Progress, SubmissionRejected, check_source, grade

@@ -422,7 +422,7 @@ def _first_obstacle(path: str, mode: int) -> tuple[str, int] | None:
 
 # -- the web workers ---------------------------------------------------------------------------------------------
 
-WEB_MODULES = ("zipfile", "zlib", "PIL.Image", "PIL.PngImagePlugin", "grader.datasets", "grader.starter_kit")
+WEB_MODULES = ("zipfile", "zlib", "PIL.Image", "PIL.PngImagePlugin", "grader.data.layout", "grader.starter_kit")
 
 
 def preload(app: Flask) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from factories import EVENT_PASSWORD, INSTRUCTOR_PASSWORD
 
-from grader.datasets import dataset_paths
-from grader.synth import generate_synthetic
+from grader.data import dataset_paths
+from grader.data.synth import generate_synthetic
 from server import create_app
 from server.db import new_session, upgrade_database
 from server.models import EventSettings

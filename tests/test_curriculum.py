@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from grader.curriculum import CheckResult, check_curriculum, curriculum_ok, format_table
-from grader.datasets import dataset_paths, read_test_ids
+from grader.data import dataset_paths, read_test_ids
 from grader.exercises import ExerciseError, load_catalog, load_exercise
 from grader.grading import GradeResult, GradingSettings
 from grader.starter_kit import build_starter_kit, sample_rows
@@ -385,7 +385,7 @@ def test_prepare_weights_downloads_verifies_and_reports_failures(tmp_path):
 @pytest.fixture(scope="module")
 def curriculum_instance(tmp_path_factory):
     """A smaller synthetic set than the default (CI time), with stand-in weights calibrated on it."""
-    from grader.synth import generate_synthetic
+    from grader.data.synth import generate_synthetic
 
     root = tmp_path_factory.mktemp("curriculum")
     generate_synthetic(dataset_paths(root / "data", "synthetic"), seed=7, train=300, val=80, test=200, size=96)

@@ -7,7 +7,7 @@ import shutil
 from factories import instructor_login, join, post_form
 from test_isic_import import isic_cli_images, make_isic_cli
 
-from grader.datasets import list_datasets
+from grader.data import list_datasets
 from server.db import new_session
 from server.models import EventSettings
 

@@ -207,7 +207,7 @@ def test_outside_the_sandbox_keras_downloads_as_usual(weights_source):
 
 
 def test_grading_tells_the_harness_which_weights_the_exercise_allows(tmp_path, data_dir, monkeypatch):
-    from grader.datasets import dataset_paths
+    from grader.data import dataset_paths
     from grader.exercises import load_exercise
 
     seen = {}
@@ -405,7 +405,7 @@ def train(data):
 @pytest.fixture(scope="module")
 def stand_in_weights(tmp_path_factory, data_dir) -> Path:
     """Stand-ins of MobileNetV2 (96 px, no Keras hash) and EfficientNetB0 (a Keras hash they fail)."""
-    from grader.datasets import dataset_paths, load_images
+    from grader.data import dataset_paths, load_images
 
     folder = tmp_path_factory.mktemp("keras") / "models"
     images = load_images(dataset_paths(data_dir, "synthetic").images("train"))

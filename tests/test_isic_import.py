@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from grader.datasets import (
+from grader.data import (
     DatasetError,
     DatasetPaths,
     check_dataset,
@@ -21,18 +21,10 @@ from grader.datasets import (
     load_images,
     read_manifest,
 )
-from grader.isic_import import (
-    DecodeSettings,
-    ImportFormatError,
-    PlannedImage,
-    SourceRow,
-    check_no_leakage,
-    deal_groups,
-    decode_square,
-    detect_format,
-    import_isic,
-    index_images,
-)
+from grader.data.isic import DecodeSettings, ImportFormatError, detect_format, import_isic
+from grader.data.isic.images import decode_square, index_images
+from grader.data.isic.sources import SourceRow
+from grader.data.isic.splits import PlannedImage, check_no_leakage, deal_groups
 
 SIZE = 32
 SHAPES = ((48, 36), (36, 48), (64, 64), (96, 48), (200, 150), (33, 40))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.datasets import dataset_paths
+from grader.data import dataset_paths
 from grader.grading import GradingSettings, grade
 from grader.sandbox import (
     HARNESS,

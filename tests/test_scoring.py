@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from grader.datasets import HiddenLabels
+from grader.data import HiddenLabels
 from grader.scoring import InvalidPredictions, read_predictions, read_progress, read_status, score_predictions
 
 IDS = ["a1", "b2", "c3", "d4"]

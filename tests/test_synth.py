@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.datasets import CLASS_NAMES, DatasetPaths, check_dataset, dataset_paths, read_test_labels
-from grader.synth import generate_synthetic, image_rng, render_image, sample_lesion
+from grader.data import CLASS_NAMES, DatasetPaths, check_dataset, dataset_paths, read_test_labels
+from grader.data.lesions import render_image, sample_lesion
+from grader.data.synth import generate_synthetic, image_rng
 
 SMALL = {"train": 40, "val": 10, "test": 20, "size": 32}
 

@@ -32,8 +32,8 @@ def synth_command(name: str, seed: int, n_train: int, n_val: int, n_test: int, s
     """Generate the deterministic synthetic lesion data set (offline demos and tests)."""
     import shutil
 
-    from grader.datasets import dataset_paths
-    from grader.synth import generate_synthetic
+    from grader.data import dataset_paths
+    from grader.data.synth import generate_synthetic
 
     paths = dataset_paths(current_app.config["DATA_DIR"], name)
     if paths.manifest.exists() and not force:
@@ -73,8 +73,8 @@ def import_isic_command(
     workers: int | None,
 ) -> None:
     """Import an ISIC export (isic CLI download, ISIC 2020, HAM10000) into leakage-free splits."""
-    from grader.datasets import DatasetError, dataset_paths
-    from grader.isic_import import import_isic
+    from grader.data import DatasetError, dataset_paths
+    from grader.data.isic import import_isic
 
     try:
         split = tuple(float(part) for part in fractions.split(","))
@@ -106,7 +106,7 @@ def import_isic_command(
 @with_appcontext
 def activate_command(name: str) -> None:
     """Make data set NAME the one new submissions are graded on."""
-    from grader.datasets import DatasetError, check_dataset, dataset_paths
+    from grader.data import DatasetError, check_dataset, dataset_paths
 
     try:
         check_dataset(dataset_paths(current_app.config["DATA_DIR"], name))
@@ -126,7 +126,7 @@ def activate_command(name: str) -> None:
 @with_appcontext
 def info_command(name: str | None) -> None:
     """List the data sets, or describe one."""
-    from grader.datasets import DatasetError, check_dataset, dataset_paths, list_datasets
+    from grader.data import DatasetError, check_dataset, dataset_paths, list_datasets
 
     data_dir = current_app.config["DATA_DIR"]
     if name is None:
@@ -143,7 +143,7 @@ def info_command(name: str | None) -> None:
 
 def _dataset_table(data_dir: str, names: list[str]) -> str:
     """One line per data set: its source, image size, images per split with the malignant share, and which is active."""
-    from grader.datasets import DatasetError, dataset_paths, read_manifest
+    from grader.data import DatasetError, dataset_paths, read_manifest
 
     active = None
     try:

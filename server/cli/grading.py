@@ -23,7 +23,7 @@ from server.db import new_session
 @with_appcontext
 def grade_command(file: Path, slug: str, dataset: str | None, as_json: bool, time_limit: float | None) -> None:
     """Grade one file through the sandbox and scoring, exactly as a worker would."""
-    from grader.datasets import dataset_paths
+    from grader.data import dataset_paths
     from grader.grading import grade
     from grader.sandbox.locks import SlotLock
     from server.grading_settings import grading_settings
@@ -111,7 +111,7 @@ def list_command(as_json: bool) -> None:
 def exercises_check_command(slugs: tuple[str, ...], starters: bool, dataset: str | None, as_json: bool) -> None:
     """Grade the reference solutions through the sandbox and compare each score with its band; exit 1 on a miss."""
     from grader.curriculum import TABLE_HEADER, check_curriculum, curriculum_ok, format_details, format_row
-    from grader.datasets import dataset_paths
+    from grader.data import dataset_paths
     from grader.sandbox.locks import SlotLock
     from server.grading_settings import grading_settings
     from server.jobs import catalog
@@ -185,7 +185,7 @@ def prepare_weights_command(stand_in: bool, dataset: str | None) -> None:
 
 def _calibration_images(app: Flask, name: str):
     """A few training images of the data set, or None when it does not exist (smooth random images then)."""
-    from grader.datasets import dataset_paths, load_images
+    from grader.data import dataset_paths, load_images
 
     path = dataset_paths(app.config["DATA_DIR"], name).images("train")
     return load_images(path)[:64] if path.is_file() else None

@@ -9,7 +9,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 from sqlalchemy import select
 
-from grader.datasets import dataset_paths
+from grader.data import dataset_paths
 from server.db import get_db
 from server.errors import WorkshopError
 from server.executor_runtime import notify_executor

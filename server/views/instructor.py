@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
 from sqlalchemy import func, select
 
-from grader.datasets import (
+from grader.data.layout import (
     CLASS_NAMES,
     DatasetError,
     check_dataset,

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from grader.datasets import dataset_paths
+from grader.data import dataset_paths
 from grader.grading import GradingSettings, grade
 from grader.sandbox import processes_of_uid, uid_run_lock
 from grader.sandbox.check import Listeners

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +93,22 @@ def load_images(path: Path) -> np.ndarray:
     return array
 
 
+def opaque_ids(rng: np.random.Generator, count: int, hex_digits: int = 16) -> list[str]:
+    """``count`` distinct random hex ids, in the order drawn, that say nothing about the image."""
+    ids: dict[str, None] = {}
+    while len(ids) < count:
+        ids[rng.bytes((hex_digits + 1) // 2).hex()[:hex_digits]] = None
+    return list(ids)
+
+
+def count_classes(labels: Iterable[int]) -> dict[str, int]:
+    """Number of images per class name."""
+    counts = Counter(int(label) for label in labels)
+    return {name: counts[index] for index, name in enumerate(CLASS_NAMES)}
+
+
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Write a UTF-8 CSV with a header row and Unix line ends, creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
@@ -186,8 +202,7 @@ def class_balance(paths: DatasetPaths) -> dict[str, dict[str, int]]:
         balance[split] = {name: labels.count(str(index)) for index, name in enumerate(CLASS_NAMES)}
     hidden = read_test_labels(paths)
     for partition in PARTITIONS:
-        labels = [hidden.labels[image_id] for image_id in hidden.ids(partition)]
-        balance[f"test_{partition}"] = {name: labels.count(index) for index, name in enumerate(CLASS_NAMES)}
+        balance[f"test_{partition}"] = count_classes(hidden.labels[image_id] for image_id in hidden.ids(partition))
     return balance
 
 
