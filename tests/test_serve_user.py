@@ -209,7 +209,8 @@ def test_serve_as_root_runs_web_workers_unprivileged_and_slots_as_root(root_serv
 
 
 def test_closed_folders_above_what_the_web_user_needs_open_to_its_group_only(private_tmp):
-    from server.serving import Need, ensure_web_user, grant_needs
+    from server.serving.reach import Need, grant_needs
+    from server.serving.users import ensure_web_user
 
     user = ensure_web_user(WEB_USER)
     closed = private_tmp / "closed"
@@ -230,7 +231,8 @@ def test_closed_folders_above_what_the_web_user_needs_open_to_its_group_only(pri
 def test_a_database_that_shares_its_folder_is_refused(tmp_path, monkeypatch, where):
     """The web user writes in the database's folder (SQLite's journal): in the instance folder it could create
     config.py, which root executes; in a folder with modules it could replace them."""
-    from server.serving import ServeError, ensure_web_user, prepare_instance
+    from server.serving import ServeError, prepare_instance
+    from server.serving.users import ensure_web_user
 
     instance = tmp_path / "instance"
     folder = instance if where == "instance" else tmp_path / "project"

@@ -1,6 +1,6 @@
 """``workshop serve`` (web server and the local worker slots) and ``workshop worker`` (only worker slots).
 
-How serve drops privileges and supervises the slots' process lives in server/serving.py.
+How serve drops privileges and supervises the slots' process lives in server/serving/.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def serve_command(host: str, port: int, slots: int | None, threads: int) -> None
     """Web server (gunicorn, one process) and the local executor's worker slots.
 
     Started as root, the slots run as root in a process of their own and the web workers as the unprivileged
-    WORKSHOP_WEB_USER (see server/serving.py); otherwise everything runs as you, the slots inside the web process.
+    WORKSHOP_WEB_USER (see server/serving/); otherwise everything runs as you, the slots inside the web process.
     """
     from server import serving
 
