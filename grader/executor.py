@@ -343,3 +343,13 @@ class LocalExecutor:
             self.store.release_job(job, "the worker stopped while running it")
         except Exception:
             log.exception("submission %s could not be handed back; its lease will expire", job.submission_id)
+
+
+EXECUTORS: dict[str, type[LocalExecutor]] = {"local": LocalExecutor}  # WORKSHOP_EXECUTOR names one of these
+
+
+def get_executor(name: str) -> type[LocalExecutor]:
+    """The executor class registered under ``name``; a RuntimeError lists the choices for an unknown one."""
+    if name not in EXECUTORS:
+        raise RuntimeError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+    return EXECUTORS[name]

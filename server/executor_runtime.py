@@ -7,14 +7,13 @@ import logging
 
 from flask import Flask, current_app
 
-from grader.executor import ExecutorSettings, LocalExecutor, SlotLock
+from grader.executor import ExecutorSettings, LocalExecutor, SlotLock, get_executor
 from grader.sandbox import SandboxUnavailable, get_sandbox, uid_run_lock
 from grader.sandbox.check import CheckRow, format_table, run_sandbox_check
 from server.grading_settings import grading_settings
-from server.jobs import DatabaseJobStore, grade_claimed_job
+from server.job_store import DatabaseJobStore, grade_claimed_job
 
 log = logging.getLogger(__name__)
-EXECUTORS = {"local": LocalExecutor}
 _VERIFIED: set[tuple[str, str]] = set()  # (backend, work dir) whose self-check passed in this process
 
 
@@ -45,9 +44,7 @@ def require_isolation(app: Flask) -> None:
 
 def build_executor(app: Flask, slots: int | None = None, gpus: tuple[int, ...] = ()) -> LocalExecutor:
     """The executor named by WORKSHOP_EXECUTOR; refuses to start where the sandbox cannot run."""
-    name = app.config["EXECUTOR"]
-    if name not in EXECUTORS:
-        raise RuntimeError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+    executor_class = get_executor(app.config["EXECUTOR"])
     require_isolation(app)
     settings = ExecutorSettings(
         slots=len(gpus) or int(slots or app.config["SLOTS"]),
@@ -55,7 +52,7 @@ def build_executor(app: Flask, slots: int | None = None, gpus: tuple[int, ...] =
         lease_seconds=app.config["LEASE_SECONDS"],
     )
     grade_job = functools.partial(grade_claimed_job, app, grading_settings(app))
-    return EXECUTORS[name](DatabaseJobStore(app), grade_job, settings, functools.partial(prepare_slot, app))
+    return executor_class(DatabaseJobStore(app), grade_job, settings, functools.partial(prepare_slot, app))
 
 
 def prepare_slot(app: Flask, uid: int) -> None:

@@ -17,7 +17,7 @@ from grader.grading import GradingSettings, grade
 from grader.sandbox import Limits, processes_of_uid
 from grader.sandbox.cgroups import JobCgroup
 from grader.sandbox.check import format_table, run_sandbox_check
-from server.jobs import catalog
+from server.catalog import catalog
 
 pytestmark = [pytest.mark.sandbox]
 

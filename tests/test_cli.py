@@ -71,7 +71,7 @@ def test_init_upgrades_an_empty_database(tmp_path, monkeypatch):
 
 
 def test_exercises_list_json(app, runner):
-    from server.jobs import catalog
+    from server.catalog import catalog
 
     result = runner.invoke(args=["exercises", "list", "--json"])
     assert result.exit_code == 0, result.output
@@ -146,7 +146,7 @@ def test_export_writes_participants_submissions_code_and_leaderboards(app, runne
     from test_job_store import add_submissions
 
     from grader.grading import GradeResult
-    from server.jobs import DatabaseJobStore
+    from server.job_store import DatabaseJobStore
 
     join(app.test_client(), "Bob")
     add_submissions(app, 1, "Ada")

@@ -195,7 +195,7 @@ def test_cli_prepare_weights_reports_a_failed_download(runner, app, monkeypatch)
 
 def test_cli_stand_ins_never_replace_real_weights(runner, app):
     from grader.weights import catalog_weights
-    from server.jobs import catalog
+    from server.catalog import catalog
 
     models = Path(app.config["KERAS_HOME"]) / "models"
     models.mkdir(parents=True)

@@ -192,7 +192,7 @@ def test_a_starting_slot_removes_its_uids_leftovers_before_any_job(docker_engine
     """`workshop worker` started again after a SIGKILL: its slot cleans up at once, even with an empty queue."""
     from grader.executor import ExecutorSettings, LocalExecutor, SlotLock
     from server.executor_runtime import prepare_slot
-    from server.jobs import DatabaseJobStore
+    from server.job_store import DatabaseJobStore
 
     monkeypatch.setenv("DOCKER_HOST", docker_engine)
     env = {**os.environ, "DOCKER_HOST": docker_engine}

@@ -54,7 +54,7 @@ def submission_id(response) -> int:
 
 
 def test_join_submit_solution_score_on_leaderboard(running):
-    from server.jobs import catalog
+    from server.catalog import catalog
 
     client = running.test_client()
     join(client, "Ada")
@@ -125,7 +125,7 @@ def test_runtime_error_shows_the_traceback(running):
 
 
 def test_sleeping_past_the_limit_is_a_timeout(running):
-    from server.jobs import catalog
+    from server.catalog import catalog
 
     exercise = catalog(running)[SLUG]
     catalog(running)[SLUG] = dataclasses.replace(exercise, time_limit=10)

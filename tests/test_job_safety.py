@@ -15,9 +15,11 @@ from sqlalchemy import event, select
 
 from grader.executor import ExecutorSettings, LocalExecutor
 from grader.grading import GradeResult, Progress
+from server.catalog import catalog
 from server.db import new_session
-from server.jobs import DatabaseJobStore, cancel_submission, catalog, queue_submission, retry_delay
+from server.job_store import DatabaseJobStore, retry_delay
 from server.models import Participant, Submission, WorkerSlot, utcnow
+from server.queueing import cancel_submission, queue_submission
 
 CODE = "def train(data):\n    return None\n"
 HOSTILE_TEXT = "bad \ud800 value \x00 with \x1b[31mcolour\x1b[0m and \udfff\r\n" + "x" * 50000
@@ -207,7 +209,7 @@ def test_recording_a_verdict_never_overwrites_a_cancel_that_happened_meanwhile(a
 
 
 def test_the_open_submission_limit_holds_under_concurrent_posts(any_db_app):
-    from server.jobs import MAX_OPEN_SUBMISSIONS
+    from server.queueing import MAX_OPEN_SUBMISSIONS
 
     participant_id = make_participant(any_db_app, "Ada", token="t" * 43)
     barrier = threading.Barrier(8)

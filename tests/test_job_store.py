@@ -9,9 +9,11 @@ from factories import join, post_form
 from sqlalchemy import select
 
 from grader.grading import GradeResult, Progress
+from server.catalog import catalog
 from server.db import new_session
-from server.jobs import DatabaseJobStore, catalog, queue_submission
+from server.job_store import DatabaseJobStore
 from server.models import Participant, Submission, utcnow
+from server.queueing import queue_submission
 from server.scoreboard import standings
 
 CODE = "def train(data):\n    return None\n"
@@ -136,7 +138,7 @@ def test_a_job_that_keeps_killing_its_worker_fails_after_the_last_attempt(app, s
 
 
 def test_cancelled_jobs_lose_their_claim(app, store):
-    from server.jobs import cancel_submission
+    from server.queueing import cancel_submission
 
     (only,) = add_submissions(app, 1)
     job = store.claim_next_job("w", 60)
@@ -165,7 +167,7 @@ def test_each_gpu_gets_its_own_slot(app):
     import threading
 
     from grader.executor import ExecutorSettings, LocalExecutor
-    from server.jobs import DatabaseJobStore
+    from server.job_store import DatabaseJobStore
 
     add_submissions(app, 2)
     seen: list[int | None] = []

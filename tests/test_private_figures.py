@@ -14,8 +14,8 @@ import zipfile
 import pytest
 from factories import login_client, make_participant
 
+from server.catalog import catalog
 from server.db import new_session
-from server.jobs import catalog
 from server.models import Submission, utcnow
 
 TOKEN = "notebook-token-" + "a" * 30

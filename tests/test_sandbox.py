@@ -7,7 +7,6 @@ import errno
 import json
 import os
 import platform
-import shutil
 import socket
 import struct
 import subprocess
@@ -43,7 +42,7 @@ from grader.sandbox import (
 from grader.sandbox.cgroups import JobCgroup
 from grader.sandbox.check import format_table, judge, probe_sandbox, run_sandbox_check
 from grader.sandbox.seccomp import TABLES, UnsupportedArchitecture, build_filter, syscall_table
-from server.jobs import catalog
+from server.catalog import catalog
 
 pytestmark = [pytest.mark.sandbox]
 
@@ -213,13 +212,45 @@ def _fake_proc(tmp_path: Path, links: dict[int, str]) -> Path:
     return proc
 
 
-def test_gpu_holders_are_found_through_proc(tmp_path):
+def _stub_nvidia_smi(tmp_path: Path, monkeypatch, script: str) -> Path:
+    """Put a fake ``nvidia-smi`` (a shell ``script`` that logs its arguments) first on PATH; returns the log."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    log = tmp_path / "nvidia-smi.log"
+    stub = bin_dir / "nvidia-smi"
+    stub.write_text(f'#!/bin/sh\necho "$@" >> {log}\n{script}\n')
+    stub.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+def test_gpu_holders_are_found_through_proc_without_nvidia_smi(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi here, even on a host that has one
     proc = _fake_proc(tmp_path, {101: "/dev/nvidia1", 102: "/dev/nvidia10", 103: "/dev/null", 104: "/dev/nvidia1"})
-    assert gpu_holders(1, proc=proc) == [101, 104] or shutil.which("nvidia-smi")
-    assert gpu_holders(2, proc=proc) == [] or shutil.which("nvidia-smi")
+    assert gpu_holders(1, proc=proc) == [101, 104]
+    assert gpu_holders(2, proc=proc) == []
 
 
-def test_a_gpu_still_held_is_not_given_to_the_next_job(tmp_path):
+def test_gpu_holders_add_the_compute_apps_nvidia_smi_lists(tmp_path, monkeypatch):
+    log = _stub_nvidia_smi(tmp_path, monkeypatch, 'case "$4" in 1) printf "555\\n104\\n" ;; esac')
+    proc = _fake_proc(tmp_path, {101: "/dev/nvidia1", 104: "/dev/nvidia1"})
+    assert gpu_holders(1, proc=proc) == [101, 104, 555]
+    assert gpu_holders(2, proc=proc) == []
+    assert log.read_text().splitlines() == [
+        "--query-compute-apps=pid --format=csv,noheader -i 1",
+        "--query-compute-apps=pid --format=csv,noheader -i 2",
+    ]
+
+
+def test_gpu_holders_ignore_a_failing_nvidia_smi(tmp_path, monkeypatch):
+    log = _stub_nvidia_smi(tmp_path, monkeypatch, 'echo "555"; echo "NVIDIA-SMI has failed" >&2; exit 9')
+    proc = _fake_proc(tmp_path, {101: "/dev/nvidia1"})
+    assert gpu_holders(1, proc=proc) == [101]
+    assert log.read_text() != ""
+
+
+def test_a_gpu_still_held_is_not_given_to_the_next_job(tmp_path, monkeypatch):
+    _stub_nvidia_smi(tmp_path, monkeypatch, "")  # a real GPU's compute apps must not count here
     dev = _fake_devices(tmp_path, ["nvidia0", "nvidiactl"])
     proc = _fake_proc(tmp_path, {4242: str(dev / "nvidia0")})
     sandbox = BwrapSandbox(dev_dir=dev, proc=proc, gpu_release_seconds=0.2)
@@ -228,8 +259,9 @@ def test_a_gpu_still_held_is_not_given_to_the_next_job(tmp_path):
         sandbox.run_program(job, HARNESS)
 
 
-def test_a_gpu_job_runs_with_exactly_its_device_nodes(tmp_path, data_dir):
+def test_a_gpu_job_runs_with_exactly_its_device_nodes(tmp_path, data_dir, monkeypatch):
     """Fake device files stand in for the nodes: the job sees its own GPU's node and the control nodes only."""
+    _stub_nvidia_smi(tmp_path, monkeypatch, "")  # a real GPU's compute apps must not hold this job back
     dev = _fake_devices(tmp_path, ["nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm"])
     program = tmp_path / "list_devices.py"
     program.write_text(

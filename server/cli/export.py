@@ -18,8 +18,8 @@ from server.db import new_session
 @with_appcontext
 def export_command(out: Path) -> None:
     """Write participants, submissions (with their code) and leaderboards (with private scores) to a folder."""
+    from server.catalog import catalog
     from server.export import export_event
-    from server.jobs import catalog
 
     with new_session(current_app) as db:
         counts = export_event(db, list(catalog()), out)

@@ -26,8 +26,8 @@ def grade_command(file: Path, slug: str, dataset: str | None, as_json: bool, tim
     from grader.data import dataset_paths
     from grader.grading import grade
     from grader.sandbox.locks import SlotLock
+    from server.catalog import catalog
     from server.grading_settings import grading_settings
-    from server.jobs import catalog
 
     app = current_app
     exercise = catalog().get(slug)
@@ -51,7 +51,7 @@ def grade_command(file: Path, slug: str, dataset: str | None, as_json: bool, tim
 
 def _active_dataset_name(app: Flask) -> str:
     """The event's active data set; ``synthetic`` when there is no database yet (grading works without one)."""
-    from server.jobs import active_dataset
+    from server.queueing import active_dataset
 
     try:
         with new_session(app) as db:
@@ -113,8 +113,8 @@ def exercises_check_command(slugs: tuple[str, ...], starters: bool, dataset: str
     from grader.curriculum import TABLE_HEADER, check_curriculum, curriculum_ok, format_details, format_row
     from grader.data import dataset_paths
     from grader.sandbox.locks import SlotLock
+    from server.catalog import catalog
     from server.grading_settings import grading_settings
-    from server.jobs import catalog
 
     app = current_app
     exercises = catalog()
@@ -153,8 +153,8 @@ def prepare_weights_command(stand_in: bool, dataset: str | None) -> None:
     """Download the Keras ImageNet weights every exercise allows into WORKSHOP_KERAS_HOME/models."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no start-up chatter
     from grader.weights import catalog_weights, is_stand_in, make_readable, prepare_weights, write_stand_in
+    from server.catalog import catalog
     from server.grading_settings import grading_settings
-    from server.jobs import catalog
 
     app = current_app
     models_dir = grading_settings(app).weights_dir

@@ -21,7 +21,7 @@ WEB_MODULES = ("zipfile", "zlib", "PIL.Image", "PIL.PngImagePlugin", "grader.dat
 def preload(app: Flask) -> None:
     """Load everything the web workers use before they fork, in case a file turns unreadable to the web user."""
     import server
-    from server.jobs import catalog
+    from server.catalog import catalog
 
     for module in pkgutil.walk_packages(server.__path__, "server."):
         if not module.name.startswith("server.migrations"):

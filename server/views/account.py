@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, g, render_template, request
 
+from server.catalog import catalog
 from server.db import get_db
-from server.jobs import catalog
 from server.passwords import new_api_token
 from server.views.auth import participant_required
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request, url_for
 from sqlalchemy import select
 
+from server.catalog import catalog, get_exercise
 from server.db import get_db
 from server.errors import WorkshopError
 from server.executor_runtime import notify_executor
-from server.jobs import catalog, get_exercise, queue_submission
 from server.models import Submission
 from server.openapi import MAX_SUBMISSION_ID, openapi_document
+from server.queueing import queue_submission
 from server.views.exercises import uploaded_code
 from server.views.leaderboard import leaderboard_rows
 from server.views.submissions import as_json, visible_submission

@@ -10,11 +10,12 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from grader.data import dataset_paths
+from server.catalog import catalog, get_exercise
 from server.db import get_db
 from server.errors import WorkshopError
 from server.executor_runtime import notify_executor
-from server.jobs import active_dataset, catalog, get_exercise, queue_submission
 from server.models import Submission
+from server.queueing import active_dataset, queue_submission
 from server.views.auth import participant_required
 
 bp = Blueprint("exercises", __name__)

@@ -18,8 +18,8 @@ from grader.data.layout import (
     thumbnail_png,
 )
 from server.db import get_db
-from server.jobs import active_dataset
 from server.models import EventSettings, Participant, Submission, WorkerSlot, utcnow
+from server.queueing import active_dataset
 from server.views.auth import instructor_required
 
 bp = Blueprint("instructor", __name__, url_prefix="/instructor")

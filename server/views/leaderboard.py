@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, render_template
 
+from server.catalog import catalog, get_exercise
 from server.db import get_db
-from server.jobs import catalog, get_exercise
 from server.scoreboard import standings
 
 bp = Blueprint("leaderboard", __name__)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, url_for
 from sqlalchemy import func, select
 
+from server.catalog import catalog
 from server.db import get_db
-from server.jobs import cancel_submission, catalog
 from server.models import Submission
 from server.openapi import MAX_SUBMISSION_ID
+from server.queueing import cancel_submission
 
 bp = Blueprint("submissions", __name__)
 SUBMISSION_ID = f"int(max={MAX_SUBMISSION_ID})"  # larger ids overflow the database's INTEGER: simply not found

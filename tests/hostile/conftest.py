@@ -15,7 +15,7 @@ from grader.data import dataset_paths
 from grader.grading import GradingSettings, grade
 from grader.sandbox import processes_of_uid, uid_run_lock
 from grader.sandbox.check import Listeners
-from server.jobs import catalog
+from server.catalog import catalog
 
 from .common import PRELUDE, SLUG, UID, HostileRun, WebPoller, facts_from
 

@@ -13,10 +13,12 @@ import pytest
 from factories import make_participant
 
 from grader.executor import ExecutorSettings, LocalExecutor
+from server.catalog import catalog
 from server.db import new_session
 from server.grading_settings import grading_settings
-from server.jobs import DatabaseJobStore, catalog, grade_claimed_job, queue_submission
+from server.job_store import DatabaseJobStore, grade_claimed_job
 from server.models import Participant, Submission
+from server.queueing import queue_submission
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.hostile]
 

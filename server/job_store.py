@@ -1,92 +1,24 @@
-"""Submissions as jobs: queueing, and the database-backed job store the executors claim from."""
+"""The database-backed job store the executors claim from, and what a slot runs for each claimed job."""
 
 from __future__ import annotations
 
 import secrets
 from datetime import timedelta
 
-from flask import Flask, current_app
-from sqlalchemy import func, or_, select, update
+from flask import Flask
+from sqlalchemy import or_, select, update
 
 from grader.data import dataset_paths
 from grader.executor import ClaimedJob, SlotReport
-from grader.exercises import Exercise, load_catalog
-from grader.grading import MAX_NOTES, GradeResult, GradingSettings, Progress, SubmissionRejected, check_source, grade
+from grader.grading import MAX_NOTES, GradeResult, GradingSettings, Progress, grade
 from grader.storable import optional_text, storable_text
+from server.catalog import catalog
 from server.db import new_session
-from server.errors import NotFound, WorkshopError
-from server.models import EventSettings, Participant, Submission, WorkerSlot, utcnow
+from server.models import Submission, WorkerSlot, utcnow
 
-MAX_OPEN_SUBMISSIONS = 3  # queued or running per participant, so nobody fills the queue
-OPEN_STATUSES = ("queued", "running", "scoring")
 LIVE_LOG_CHARS = 20000
 RETRY_BASE_SECONDS = 10  # an infrastructure retry waits 10 s, then 30 s, 90 s ... (capped)
 RETRY_MAX_SECONDS = 600
-
-
-def catalog(app: Flask | None = None) -> dict[str, Exercise]:
-    app = app or current_app
-    if "catalog" not in app.extensions:
-        app.extensions["catalog"] = load_catalog(app.config["EXERCISES_DIR"])
-    return app.extensions["catalog"]
-
-
-def get_exercise(slug: str) -> Exercise:
-    exercise = catalog().get(slug)
-    if exercise is None:
-        raise NotFound(f"There is no exercise called {slug!r}.")
-    return exercise
-
-
-def active_dataset(db) -> str:
-    settings = db.get(EventSettings, 1)
-    return settings.active_dataset if settings else "synthetic"
-
-
-def queue_submission(db, participant: Participant, exercise: Exercise, code: bytes | str, filename: str | None):
-    """Check and store a submission as ``queued``; raises a WorkshopError whose message the participant sees.
-
-    The open-submission limit is atomic: the participant's row is locked (written) before counting, so two
-    concurrent submissions of one participant are counted one after the other, on SQLite and PostgreSQL.
-    """
-    try:
-        text = check_source(code)
-    except SubmissionRejected as error:
-        raise CodeRejected(str(error), error.kind) from None
-    now = utcnow()
-    locked = db.execute(update(Participant).where(Participant.id == participant.id).values(last_submitted_at=now))
-    if locked.rowcount != 1:
-        db.rollback()
-        raise WorkshopError("Your participant account no longer exists.")
-    open_count = db.scalar(
-        select(func.count(Submission.id)).where(
-            Submission.participant_id == participant.id,
-            Submission.status.in_(OPEN_STATUSES),
-        )
-    )
-    if open_count >= MAX_OPEN_SUBMISSIONS:
-        db.rollback()
-        raise WorkshopError(f"You already have {open_count} submissions waiting or running; wait until one finishes.")
-    submission = Submission(
-        participant_id=participant.id,
-        exercise_slug=exercise.slug,
-        dataset=active_dataset(db),
-        code=text,
-        filename=None if filename is None else storable_text(filename, 255, keep="tail"),
-        status="queued",
-        created_at=now,
-    )
-    db.add(submission)
-    db.commit()
-    return submission
-
-
-class CodeRejected(WorkshopError):
-    """The code cannot be queued: too large, not text, a syntax error, nesting the parser gives up on."""
-
-    def __init__(self, message: str, kind: str):
-        super().__init__(message)
-        self.code = kind
 
 
 def retry_delay(attempts: int) -> float:
@@ -259,17 +191,6 @@ class DatabaseJobStore:
             row.paused_until = now + timedelta(seconds=slot.paused_seconds) if slot.paused_seconds else None
             row.jobs_done, row.infrastructure_failures = slot.jobs_done, slot.infrastructure_failures
             row.heartbeat_at = now
-
-
-def cancel_submission(db, submission: Submission) -> bool:
-    """Cancel a queued or running submission; a running job's worker notices at its next lease renewal."""
-    cancelled = db.execute(
-        update(Submission)
-        .where(Submission.id == submission.id, Submission.status.in_(("queued", "running", "scoring")))
-        .values(status="cancelled", claim_token=None, lease_expires_at=None, finished_at=utcnow())
-    )
-    db.commit()
-    return cancelled.rowcount == 1
 
 
 def grade_claimed_job(
