@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.models import Participant, Submission
+from server.submissions import iso_utc
 
 
 @dataclass(frozen=True)
@@ -59,3 +60,18 @@ def standings(db: Session, exercise_slug: str) -> list[Standing]:
             )
         )
     return rows
+
+
+def leaderboard_rows(db: Session, slug: str, include_private: bool) -> list[dict]:
+    """The standings as JSON rows; private scores only for the instructor."""
+    return [
+        {
+            "rank": row.rank,
+            "display_name": row.display_name,
+            "public_score": row.public_score,
+            "submissions": row.submissions,
+            "best_at": iso_utc(row.best_at),
+            **({"private_score": row.private_score} if include_private else {}),
+        }
+        for row in standings(db, slug)
+    ]

@@ -8,18 +8,16 @@ browser submit: no CSRF token is needed here because no cookie is trusted here.
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request, url_for
-from sqlalchemy import select
 
 from server.catalog import catalog, get_exercise
 from server.db import get_db
 from server.errors import WorkshopError
 from server.executor_runtime import notify_executor
-from server.models import Submission
 from server.openapi import MAX_SUBMISSION_ID, openapi_document
 from server.queueing import queue_submission
-from server.views.exercises import uploaded_code
-from server.views.leaderboard import leaderboard_rows
-from server.views.submissions import as_json, visible_submission
+from server.scoreboard import leaderboard_rows
+from server.submissions import as_json, iso_utc, uploaded_code, visible_submission
+from server.submissions import my_submissions as submissions_of
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -69,15 +67,10 @@ def submit(slug: str):
 @bp.route("/exercises/<slug>/submissions")
 def my_submissions(slug: str):
     get_exercise(slug)
-    rows = get_db().scalars(
-        select(Submission)
-        .where(Submission.participant_id == g.participant.id, Submission.exercise_slug == slug)
-        .order_by(Submission.id.desc())
-        .limit(50)
-    )
+    rows = submissions_of(get_db(), g.participant, slug)
     listed = [
         {"id": row.id, "status": row.status, "error_kind": row.error_kind, "public_score": row.public_score}
-        | {"created_at": row.created_at.isoformat() + "Z"}
+        | {"created_at": iso_utc(row.created_at)}
         for row in rows
     ]
     return jsonify(submissions=listed)
@@ -91,4 +84,4 @@ def submission(submission_id: int):
 @bp.route("/leaderboard/<slug>")
 def leaderboard(slug: str):
     get_exercise(slug)
-    return jsonify(exercise=slug, rows=leaderboard_rows(slug, include_private=False))
+    return jsonify(exercise=slug, rows=leaderboard_rows(get_db(), slug, include_private=False))

@@ -7,15 +7,14 @@ import threading
 from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, request, url_for
 from markdown_it import MarkdownIt
 from markupsafe import Markup
-from sqlalchemy import select
 
 from grader.data import dataset_paths
 from server.catalog import catalog, get_exercise
 from server.db import get_db
 from server.errors import WorkshopError
 from server.executor_runtime import notify_executor
-from server.models import Submission
 from server.queueing import active_dataset, queue_submission
+from server.submissions import my_submissions, uploaded_code
 from server.views.auth import participant_required
 
 bp = Blueprint("exercises", __name__)
@@ -41,23 +40,10 @@ def index():
     return render_template("exercises/index.html", exercises=list(catalog().values()))
 
 
-def my_submissions(slug: str) -> list[Submission]:
-    if g.participant is None:
-        return []
-    return list(
-        get_db().scalars(
-            select(Submission)
-            .where(Submission.participant_id == g.participant.id, Submission.exercise_slug == slug)
-            .order_by(Submission.id.desc())
-            .limit(50)
-        )
-    )
-
-
 @bp.route("/exercises/<slug>")
 def show(slug: str):
     exercise = get_exercise(slug)
-    submissions = my_submissions(slug)
+    submissions = my_submissions(get_db(), g.participant, slug)
     code = submissions[0].code if submissions and request.args.get("restore") else exercise.starter
     return render_template(
         "exercises/show.html",
@@ -102,16 +88,6 @@ def cached_starter_kit(exercise, dataset) -> bytes:
         return cache[key]
 
 
-def uploaded_code() -> tuple[bytes, str] | None:
-    """The uploaded ``file`` of a submission and its name, or None when nothing was uploaded."""
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        return None
-    if not upload.filename.endswith(".py"):
-        raise WorkshopError("Upload a Python file ending in .py.")
-    return upload.read(), upload.filename[-255:]
-
-
 @bp.route("/exercises/<slug>/submit", methods=["POST"])
 @participant_required
 def submit(slug: str):
@@ -137,7 +113,7 @@ def _rejected(exercise, message: str, code: bytes | str | None = None):
             exercise=exercise,
             readme=render_readme(exercise.readme),
             code=code if code is not None else request.form.get("code", exercise.starter),
-            submissions=my_submissions(exercise.slug),
+            submissions=my_submissions(get_db(), g.participant, exercise.slug),
             errors=[message],
         ),
         400,
