@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from factories import EVENT_PASSWORD, INSTRUCTOR_PASSWORD
+from host_needs import fail_if_host_lacks
 
 from grader.data import dataset_paths
 from grader.data.synth import generate_synthetic
@@ -16,6 +17,8 @@ from server.models import EventSettings
 from server.passwords import hash_password
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(scope="session")
@@ -98,3 +101,8 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+def pytest_runtest_setup(item):
+    """A test marked ``sandbox`` or ``browser`` fails at once on a host that cannot run it (never skips)."""
+    fail_if_host_lacks(item)

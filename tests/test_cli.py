@@ -163,6 +163,7 @@ def test_export_writes_participants_submissions_code_and_leaderboards(app, runne
     assert "Ada" in (out / "submissions.csv").read_text()
 
 
+@pytest.mark.slow  # about 10 s: the worker restarts its slots a few times before giving up
 def test_worker_exits_non_zero_when_it_cannot_keep_any_slot_alive(app, tmp_path):
     """Every slot dies at start (its lock folder is writable by anyone, so it refuses to use it): the worker
     gives up after a few restarts and exits non-zero, so that systemd or compose restart it."""

@@ -110,6 +110,7 @@ def heard_anything(server: socket.socket) -> bool:
     return True
 
 
+@pytest.mark.slow  # about 8 s
 def test_the_job_is_isolated(app, data_dir, tmp_path, listener, monkeypatch):
     monkeypatch.setenv("WORKSHOP_SECRET_KEY", "must-not-leak")
     code = PROBE.replace("PORT", str(listener.getsockname()[1]))

@@ -208,6 +208,7 @@ def test_serve_as_root_runs_web_workers_unprivileged_and_slots_as_root(root_serv
     assert not Path(f"/proc/{restarted}").exists() or status_of(restarted)["State"].startswith("Z")
 
 
+@pytest.mark.sandbox  # root: creates the web user, setpriv
 def test_closed_folders_above_what_the_web_user_needs_open_to_its_group_only(private_tmp):
     from server.serving.reach import Need, grant_needs
     from server.serving.users import ensure_web_user
@@ -227,6 +228,7 @@ def test_closed_folders_above_what_the_web_user_needs_open_to_its_group_only(pri
     assert grant_needs(user, [Need(needed, os.R_OK)]) == []  # idempotent
 
 
+@pytest.mark.sandbox  # root: creates the web user
 @pytest.mark.parametrize("where", ["instance", "project"])
 def test_a_database_that_shares_its_folder_is_refused(tmp_path, monkeypatch, where):
     """The web user writes in the database's folder (SQLite's journal): in the instance folder it could create
