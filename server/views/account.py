@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, g, render_template, request
 
+from server.access import participant_required
 from server.catalog import catalog
 from server.db import get_db
 from server.passwords import new_api_token
-from server.views.auth import participant_required
 
 bp = Blueprint("account", __name__)
 

@@ -69,26 +69,6 @@ def require_login():
     return None
 
 
-def instructor_required(view):
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        if not g.is_instructor:
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
-def participant_required(view):
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        if g.participant is None:
-            abort(403, "Only participants can do this; log in with your display name.")
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
 def client_address() -> str:
     """The client's address (the real one behind WORKSHOP_TRUSTED_PROXIES proxies); IPv6 counts per /64."""
     address = (request.remote_addr or "unknown")[:64]

@@ -9,13 +9,13 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from grader.data import dataset_paths
+from server.access import participant_required
 from server.catalog import catalog, get_exercise
 from server.db import get_db
 from server.errors import WorkshopError
 from server.executor_runtime import notify_executor
 from server.queueing import active_dataset, queue_submission
 from server.submissions import my_submissions, uploaded_code
-from server.views.auth import participant_required
 
 bp = Blueprint("exercises", __name__)
 _kit_lock = threading.Lock()

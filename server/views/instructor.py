@@ -17,10 +17,10 @@ from grader.data.layout import (
     sample_indices,
     thumbnail_png,
 )
+from server.access import instructor_required
 from server.db import get_db
 from server.models import EventSettings, Participant, Submission, WorkerSlot, utcnow
 from server.queueing import active_dataset
-from server.views.auth import instructor_required
 
 bp = Blueprint("instructor", __name__, url_prefix="/instructor")
 
