@@ -57,6 +57,16 @@ def test_every_way_in_answers_400_and_queues_nothing(app, name):
     assert queued(app) == 0
 
 
+def post_raw_json(app, body: str):
+    """POST a JSON body exactly as written (escapes such as \\ud800 included) to the notebook API."""
+    return app.test_client().post(
+        f"/api/exercises/{SLUG}/submissions",
+        data=body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+
+
 LONE_SURROGATES = {
     "code": '{"code": "def train(data):\\n    return \\"\\ud800\\"\\n"}',
     "code only": '{"code": "\\udfff"}',
@@ -66,12 +76,7 @@ LONE_SURROGATES = {
 @pytest.mark.parametrize("name", sorted(LONE_SURROGATES))
 def test_json_with_lone_surrogates_in_the_code_is_a_clear_400(app, name):
     make_participant(app, "Ada", token=TOKEN)
-    response = app.test_client().post(
-        f"/api/exercises/{SLUG}/submissions",
-        data=LONE_SURROGATES[name],
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    )
+    response = post_raw_json(app, LONE_SURROGATES[name])
     assert response.status_code == 400, response.data[:300]
     error = response.get_json()["error"]
     assert error["code"] == "encoding" and "lone surrogate" in error["message"]
@@ -80,12 +85,8 @@ def test_json_with_lone_surrogates_in_the_code_is_a_clear_400(app, name):
 
 def test_a_lone_surrogate_in_the_file_name_is_replaced_not_a_500(app):
     make_participant(app, "Ada", token=TOKEN)
-    response = app.test_client().post(
-        f"/api/exercises/{SLUG}/submissions",
-        data='{"code": "def train(data):\\n    return None\\n", "filename": "mine\\ud800\\u0000.py"}',
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    )
+    body = '{"code": "def train(data):\\n    return None\\n", "filename": "mine\\ud800\\u0000.py"}'
+    response = post_raw_json(app, body)
     assert response.status_code == 201, response.data[:300]
     with new_session(app) as db:
         filename = db.scalars(select(Submission.filename)).one()
@@ -103,12 +104,7 @@ DEEP_JSON = {
 @pytest.mark.parametrize("name", sorted(DEEP_JSON))
 def test_json_nested_too_deeply_is_a_clear_400(app, name):
     make_participant(app, "Ada", token=TOKEN)
-    response = app.test_client().post(
-        f"/api/exercises/{SLUG}/submissions",
-        data=DEEP_JSON[name],
-        content_type="application/json",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    )
+    response = post_raw_json(app, DEEP_JSON[name])
     assert response.status_code == 400, response.data[:300]
     assert response.get_json()["error"]["message"].startswith(("The JSON body is nested too deeply", "Send JSON"))
     assert queued(app) == 0

@@ -41,6 +41,7 @@ def index():
         participants=participants,
         dataset=active_dataset(db),
         slots=worker_slots(db),
+        silent_after=SLOT_SILENT_SECONDS,
         now=utcnow(),
     )
 
