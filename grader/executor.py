@@ -196,10 +196,8 @@ class LocalExecutor:
             log.exception("slot %s stopped by an exception", slot.name)
 
     def _slot_loop(self, slot: SlotState) -> None:
-        lock = SlotLock()
-        uid = lock.acquire()
         worker = f"{self.worker_name}:{threading.current_thread().name}"
-        try:
+        with SlotLock() as uid:
             if self.prepare_slot is not None:
                 try:
                     self.prepare_slot(uid)
@@ -213,8 +211,6 @@ class LocalExecutor:
                     self._report(slot, "idle")
                     self.wakeup.wait(self.settings.idle_poll_seconds)
                     self.wakeup.clear()
-        finally:
-            lock.release()
 
     def _paused(self, slot: SlotState) -> bool:
         """While paused, wait (a few seconds at a time) and keep saying why; False once the pause is over."""

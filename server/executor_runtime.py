@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
+import threading
+from collections.abc import Callable
 
 from flask import Flask, current_app
 
 from grader.executor import ExecutorSettings, LocalExecutor, SlotLock, get_executor
-from grader.sandbox import SandboxUnavailable, get_sandbox, uid_run_lock
+from grader.sandbox import SandboxUnavailable, get_sandbox
 from grader.sandbox.check import CheckRow, format_table, run_sandbox_check
 from server.grading_settings import grading_settings
 from server.job_store import DatabaseJobStore, grade_claimed_job
@@ -61,7 +64,7 @@ def prepare_slot(app: Flask, uid: int) -> None:
     remove_leftovers = getattr(backend, "remove_leftovers", None)
     if remove_leftovers is None:
         return
-    with uid_run_lock(uid):
+    with SlotLock(uid=uid):
         removed = remove_leftovers(uid)
     if removed:
         log.warning("removed %d container(s) that a stopped worker left running: %s", len(removed), ", ".join(removed))
@@ -84,3 +87,21 @@ def notify_executor() -> None:
 def init_app(app: Flask) -> None:
     if app.config["START_EXECUTOR"]:
         start_executor(app)
+
+
+class WorkerFailed(RuntimeError):
+    """No worker slot could be kept alive: the worker exits non-zero so that its supervisor restarts it."""
+
+
+def run_worker(app: Flask, slots: int, gpus: tuple[int, ...] = (), say: Callable[[str], None] = log.info) -> None:
+    """Run worker slots until SIGINT or SIGTERM (``workshop worker`` and the slots' process of a root serve)."""
+    executor = start_executor(app, slots, gpus)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    say(f"Worker running with {len(gpus) or slots} slot(s); Ctrl-C stops it.")
+    while not stop.wait(1.0):
+        if executor.failed.is_set():
+            executor.stop(timeout=1)
+            raise WorkerFailed(f"no worker slot can be kept alive: {executor.failure_reason}")
+    executor.stop()

@@ -68,7 +68,7 @@ class DatabaseJobStore:
 
     def _requeue_expired(self, db, now) -> None:
         """Jobs whose worker died go back to the queue (after a pause); one that killed its worker too often fails."""
-        expired = (Submission.status.in_(("running", "scoring")), Submission.lease_expires_at < now)
+        expired = (Submission.status == "running", Submission.lease_expires_at < now)
         message = f"the worker stopped {self.max_attempts} times while running this job"
         db.execute(
             update(Submission)
@@ -99,7 +99,7 @@ class DatabaseJobStore:
         return update(Submission).where(
             Submission.id == job.submission_id,
             Submission.claim_token == job.token,
-            Submission.status.in_(("running", "scoring")),
+            Submission.status == "running",
         )
 
     def renew_lease(self, job: ClaimedJob, lease_seconds: float) -> bool:

@@ -8,7 +8,8 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 TERMINAL_STATUSES = ("done", "failed", "cancelled")
-STATUSES = ("queued", "running", "scoring", *TERMINAL_STATUSES)
+OPEN_STATUSES = ("queued", "running")  # a job waiting for a slot or on one
+STATUSES = (*OPEN_STATUSES, *TERMINAL_STATUSES)
 
 
 def utcnow() -> datetime:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from server.models import STATUSES
+
 OPENAPI_VERSION = "3.1.0"
 MAX_SUBMISSION_ID = 2**31 - 1  # the largest id a PostgreSQL INTEGER holds; larger ones are simply not found
 EXAMPLE_SLUG = "cnn-from-scratch"
@@ -23,7 +25,6 @@ EXAMPLE_CODE = (
     "    return keras.Model(inputs, outputs)\n"
 )
 
-STATUSES = ["queued", "running", "scoring", "done", "failed", "cancelled"]
 NULLABLE_STRING = {"type": ["string", "null"]}
 NULLABLE_NUMBER = {"type": ["number", "null"]}
 TIMESTAMP = {"type": "string", "format": "date-time", "description": "UTC, ISO 8601 with a trailing Z."}
@@ -85,7 +86,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "integer", "minimum": 1},
             "exercise": {"type": "string"},
-            "status": {"type": "string", "enum": STATUSES},
+            "status": {"type": "string", "enum": list(STATUSES)},
             "error_kind": {**NULLABLE_STRING, "description": "syntax_error, runtime_error, timeout, ... when failed"},
             "error_message": NULLABLE_STRING,
             "traceback": NULLABLE_STRING,
@@ -118,7 +119,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["id", "status", "error_kind", "public_score", "created_at"],
         "properties": {
             "id": {"type": "integer", "minimum": 1},
-            "status": {"type": "string", "enum": STATUSES},
+            "status": {"type": "string", "enum": list(STATUSES)},
             "error_kind": NULLABLE_STRING,
             "public_score": NULLABLE_NUMBER,
             "created_at": TIMESTAMP,

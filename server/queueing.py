@@ -7,16 +7,11 @@ from sqlalchemy import func, select, update
 from grader.exercises import Exercise
 from grader.grading import SubmissionRejected, check_source
 from grader.storable import storable_text
+from server.datasets import active_dataset
 from server.errors import WorkshopError
-from server.models import EventSettings, Participant, Submission, utcnow
+from server.models import OPEN_STATUSES, Participant, Submission, utcnow
 
 MAX_OPEN_SUBMISSIONS = 3  # queued or running per participant, so nobody fills the queue
-OPEN_STATUSES = ("queued", "running", "scoring")
-
-
-def active_dataset(db) -> str:
-    settings = db.get(EventSettings, 1)
-    return settings.active_dataset if settings else "synthetic"
 
 
 def queue_submission(db, participant: Participant, exercise: Exercise, code: bytes | str, filename: str | None):
@@ -69,7 +64,7 @@ def cancel_submission(db, submission: Submission) -> bool:
     """Cancel a queued or running submission; a running job's worker notices at its next lease renewal."""
     cancelled = db.execute(
         update(Submission)
-        .where(Submission.id == submission.id, Submission.status.in_(("queued", "running", "scoring")))
+        .where(Submission.id == submission.id, Submission.status.in_(OPEN_STATUSES))
         .values(status="cancelled", claim_token=None, lease_expires_at=None, finished_at=utcnow())
     )
     db.commit()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from factories import EVENT_PASSWORD, INSTRUCTOR_PASSWORD
-from host_needs import fail_if_host_lacks
+from host_needs import fail_if_host_lacks, guard_unmarked, slow_unmarked
 
 from grader.data import dataset_paths
 from grader.data.synth import generate_synthetic
@@ -106,3 +106,18 @@ def runner(app):
 def pytest_runtest_setup(item):
     """A test marked ``sandbox`` or ``browser`` fails at once on a host that cannot run it (never skips)."""
     fail_if_host_lacks(item)
+
+
+@pytest.fixture(autouse=True)
+def _markers_stay_true(request, monkeypatch):
+    """A test that runs the sandbox or Chromium without its marker fails, naming the marker to add."""
+    guard_unmarked(request.node, monkeypatch)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """List the unmarked tests that took long, so that ``-m "not slow"`` stays a run of a few minutes."""
+    lines = slow_unmarked(terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []))
+    if lines:
+        terminalreporter.section("tests that should be marked slow")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -11,12 +11,12 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
 
 from grader.executor import SlotLock
-from grader.sandbox import uid_run_lock
 
 pytestmark = [pytest.mark.sandbox]  # root: chown, setpriv
 
@@ -70,16 +70,30 @@ def test_a_symlink_planted_as_the_lock_file_is_not_followed(lock_dir, precious):
     assert error is not None and "symbolic link" in str(error), error
 
 
-def test_a_symlink_planted_as_the_run_lock_is_not_followed(lock_dir, precious):
-    (lock_dir / "uid-61983.run.lock").symlink_to(precious)
-
-    def hold() -> None:
-        with uid_run_lock(OTHER_UID, lock_dir=lock_dir):
-            pass
-
-    error = _attempt(hold)
-    assert precious.read_text() == "keep me", "the run lock followed a planted symlink and truncated its target"
+def test_a_symlink_planted_as_a_given_uids_lock_is_not_followed(lock_dir, precious):
+    (lock_dir / f"uid-{OTHER_UID}.lock").symlink_to(precious)
+    error = _attempt(SlotLock(lock_dir=lock_dir, uid=OTHER_UID).acquire)
+    assert precious.read_text() == "keep me", "the uid claim followed a planted symlink and truncated its target"
     assert error is not None and "symbolic link" in str(error), error
+
+
+def test_one_lock_guards_a_uid_a_slot_holding_it_runs_at_once_and_another_thread_waits(lock_dir):
+    """The slot's claim and the sandbox's per-run claim are one lock file: no second mechanism to drift."""
+    with SlotLock(lock_dir=lock_dir) as uid:
+        with SlotLock(lock_dir=lock_dir, uid=uid) as again:  # the sandbox run inside the slot: re-entrant
+            assert again == uid
+        assert sorted(path.name for path in lock_dir.iterdir()) == [f"uid-{uid}.lock"]
+        got = threading.Event()
+
+        def other_thread() -> None:
+            with SlotLock(lock_dir=lock_dir, uid=uid):
+                got.set()
+
+        waiter = threading.Thread(target=other_thread)
+        waiter.start()
+        assert not got.wait(0.5), "another thread claimed a uid the slot still holds"
+    assert got.wait(10), "the waiting thread did not get the uid once the slot let it go"
+    waiter.join()
 
 
 def test_a_lock_folder_that_is_a_symlink_is_refused(tmp_path, lock_dir):

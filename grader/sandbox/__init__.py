@@ -28,7 +28,7 @@ from grader.sandbox.layout import (
     sandbox_environment,
 )
 from grader.sandbox.limits import BASE_UID, Limits, SandboxJob, SandboxResult, SandboxUnavailable
-from grader.sandbox.locks import uid_run_lock
+from grader.sandbox.locks import SlotLock
 from grader.sandbox.mounts import unmount_stale_scratch
 from grader.sandbox.none import NoSandbox
 from grader.sandbox.process import LogCapture, run_contained
@@ -65,6 +65,7 @@ __all__ = [
     "SandboxJob",
     "SandboxResult",
     "SandboxUnavailable",
+    "SlotLock",
     "bwrap_argv",
     "docker_argv",
     "get_sandbox",
@@ -73,6 +74,5 @@ __all__ = [
     "run_contained",
     "sandbox_environment",
     "sweep_uid",
-    "uid_run_lock",
     "unmount_stale_scratch",
 ]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from grader.sandbox.layout import HARNESS
 from grader.sandbox.limits import SandboxJob, SandboxResult
-from grader.sandbox.locks import uid_run_lock
+from grader.sandbox.locks import SlotLock
 
 
 class Sandbox(ABC):
@@ -43,7 +43,7 @@ class IsolatedSandbox(Sandbox):
     ) -> SandboxResult:
         """Run ``program`` (the harness, or the self-check's probe) with the job's spec, inside the sandbox."""
         self.check_available()
-        with uid_run_lock(job.uid):
+        with SlotLock(uid=job.uid):
             return self._run_locked(job, program, on_poll)
 
     @abstractmethod

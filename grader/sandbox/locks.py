@@ -16,7 +16,7 @@ import fcntl
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+import threading
 from pathlib import Path
 
 from grader.sandbox.limits import BASE_UID
@@ -109,42 +109,35 @@ def open_lock_file(folder_fd: int, name: str) -> int:
     return fd
 
 
-@contextlib.contextmanager
-def hold_lock(name: str, lock_dir: Path | None = None) -> Iterator[None]:
-    """Hold an exclusive flock on ``name`` in the lock folder, waiting for it if another process holds it."""
-    folder = open_lock_folder(lock_dir or default_lock_dir())
-    try:
-        fd = open_lock_file(folder, name)
-    finally:
-        os.close(folder)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def uid_run_lock(uid: int, lock_dir: Path | None = None) -> Iterator[None]:
-    """Hold the uid for one job across processes: the sweeps kill every process of the uid, so two jobs
-    sharing one (a misconfiguration; worker slots each lock their own) wait for each other instead."""
-    with hold_lock(f"uid-{uid}.run.lock", lock_dir):
-        yield
-
-
 class SlotLock:
-    """An exclusive claim on one sandbox uid across every worker process on this host (flock)."""
+    """The one claim on a sandbox uid across every worker process on this host: an flock on ``uid-N.lock``.
 
-    def __init__(self, lock_dir: Path | None = None, base_uid: int = BASE_UID, max_slots: int = 256):
+    ``SlotLock()`` claims the first free uid from ``base_uid`` on (a worker slot, a check, a one-off grade);
+    ``SlotLock(uid=N)`` claims that uid, waiting while another process or thread holds it (the sandbox does
+    this before every run, so two jobs can never share a uid). A thread that already holds uid N gets it
+    again at once (re-entrant), so a slot that claimed its uid runs its jobs without waiting on itself.
+    """
+
+    def __init__(
+        self, lock_dir: Path | None = None, base_uid: int = BASE_UID, max_slots: int = 256, uid: int | None = None
+    ):
         self.lock_dir = Path(lock_dir) if lock_dir is not None else default_lock_dir()
-        self.base_uid, self.max_slots = base_uid, max_slots
+        self.base_uid, self.max_slots, self.wanted = base_uid, max_slots, uid
         self.fd: int | None = None
         self.uid: int | None = None
 
     def acquire(self) -> int:
-        """Claim the first free uid from ``base_uid`` on; raises LockFolderUnsafe where the folder is not ours."""
+        """Claim a uid (see the class); raises LockFolderUnsafe where the folder is not ours."""
+        held = _held_here()
+        if self.wanted is not None and self.wanted in held:
+            self.uid = self.wanted  # this thread holds it already; nothing to release later
+            return self.uid
         folder = open_lock_folder(self.lock_dir)
         try:
+            if self.wanted is not None:
+                fd = open_lock_file(folder, f"uid-{self.wanted}.lock")
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                return self._claimed(fd, self.wanted)
             for index in range(self.max_slots):
                 fd = open_lock_file(folder, f"uid-{self.base_uid + index}.lock")
                 try:
@@ -152,15 +145,20 @@ class SlotLock:
                 except BlockingIOError:
                     os.close(fd)
                     continue
-                self.fd, self.uid = fd, self.base_uid + index
-                return self.uid
+                return self._claimed(fd, self.base_uid + index)
         finally:
             os.close(folder)
         raise RuntimeError(f"all {self.max_slots} sandbox uids on this host are in use")
 
+    def _claimed(self, fd: int, uid: int) -> int:
+        self.fd, self.uid = fd, uid
+        _held_here().add(uid)
+        return uid
+
     def release(self) -> None:
-        """Give the uid back (closing the file drops the lock)."""
+        """Give the uid back (closing the file drops the lock); a re-entrant claim leaves it to the first."""
         if self.fd is not None:
+            _held_here().discard(self.uid)
             os.close(self.fd)
             self.fd = None
 
@@ -169,3 +167,13 @@ class SlotLock:
 
     def __exit__(self, *exc_info) -> None:
         self.release()
+
+
+_THREAD = threading.local()
+
+
+def _held_here() -> set[int]:
+    """The uids the calling thread holds a SlotLock on."""
+    if not hasattr(_THREAD, "uids"):
+        _THREAD.uids = set()
+    return _THREAD.uids

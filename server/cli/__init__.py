@@ -6,9 +6,7 @@ One module per command group: ``init`` (database and passwords), ``serve`` (web 
 
 from __future__ import annotations
 
-import click
 from flask import Flask
-from flask.cli import FlaskGroup
 
 from server.cli.data import data_group
 from server.cli.export import export_command
@@ -20,17 +18,6 @@ from server.cli.grading import (
 )
 from server.cli.init import init_command
 from server.cli.serve import serve_command, worker_command
-
-
-def _create_app() -> Flask:
-    from server import create_app
-
-    return create_app()
-
-
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
-def main() -> None:
-    """Run and manage a hands-on deep-learning workshop."""
 
 
 def register_commands(app: Flask) -> None:

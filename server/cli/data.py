@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy.exc import SQLAlchemyError
 
+from server.datasets import activate_dataset, active_dataset_or_default
 from server.db import new_session
-from server.models import EventSettings
+from server.errors import WorkshopError
 
 
 @click.group("data")
@@ -106,18 +106,13 @@ def import_isic_command(
 @with_appcontext
 def activate_command(name: str) -> None:
     """Make data set NAME the one new submissions are graded on."""
-    from grader.data import DatasetError, check_dataset, dataset_paths
+    from grader.data import DatasetError
 
-    try:
-        check_dataset(dataset_paths(current_app.config["DATA_DIR"], name))
-    except DatasetError as error:
-        raise click.ClickException(str(error)) from None
     with new_session(current_app) as db:
-        settings = db.get(EventSettings, 1)
-        if settings is None:
-            raise click.ClickException("the database is not initialised: run `workshop init` first")
-        settings.active_dataset = name
-        db.commit()
+        try:
+            activate_dataset(db, current_app.config["DATA_DIR"], name)
+        except (DatasetError, WorkshopError) as error:
+            raise click.ClickException(str(error)) from None
     click.echo(f"New submissions are now graded on data set {name!r}.")
 
 
@@ -145,13 +140,7 @@ def _dataset_table(data_dir: str, names: list[str]) -> str:
     """One line per data set: its source, image size, images per split with the malignant share, and which is active."""
     from grader.data import DatasetError, dataset_paths, read_manifest
 
-    active = None
-    try:
-        with new_session(current_app) as db:
-            settings = db.get(EventSettings, 1)
-            active = settings.active_dataset if settings is not None else None
-    except SQLAlchemyError:
-        pass  # no database yet: nothing is active
+    active = active_dataset_or_default(current_app)
     lines = [f"{'name':<16} {'source':<12} {'size':>5}  {'train':>14}  {'val':>14}  {'test':>14}  active"]
     for name in names:
         try:

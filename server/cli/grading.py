@@ -11,7 +11,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from server.db import new_session
+from server.datasets import active_dataset_or_default
 
 
 @click.command("grade")
@@ -33,7 +33,7 @@ def grade_command(file: Path, slug: str, dataset: str | None, as_json: bool, tim
     exercise = catalog().get(slug)
     if exercise is None:
         raise click.BadParameter(f"unknown exercise {slug!r}; known: {', '.join(catalog())}", param_hint="--exercise")
-    name = dataset or _active_dataset_name(app)
+    name = dataset or active_dataset_or_default(app)
     with SlotLock() as uid:
         result = grade(
             file.read_bytes().decode("utf-8", errors="replace"),
@@ -47,17 +47,6 @@ def grade_command(file: Path, slug: str, dataset: str | None, as_json: bool, tim
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
         _print_result(result)
-
-
-def _active_dataset_name(app: Flask) -> str:
-    """The event's active data set; ``synthetic`` when there is no database yet (grading works without one)."""
-    from server.queueing import active_dataset
-
-    try:
-        with new_session(app) as db:
-            return active_dataset(db)
-    except Exception:  # no database yet: grading works without one
-        return "synthetic"
 
 
 def _print_result(result) -> None:
@@ -127,7 +116,7 @@ def exercises_check_command(slugs: tuple[str, ...], starters: bool, dataset: str
     with SlotLock() as uid:
         results = check_curriculum(
             chosen,
-            dataset_paths(app.config["DATA_DIR"], dataset or _active_dataset_name(app)),
+            dataset_paths(app.config["DATA_DIR"], dataset or active_dataset_or_default(app)),
             grading_settings(app),
             starters=starters,
             on_result=None if as_json else lambda result: click.echo(format_row(result)),
@@ -163,7 +152,7 @@ def prepare_weights_command(stand_in: bool, dataset: str | None) -> None:
         click.echo("No exercise allows pretrained weights; nothing to do.")
         return
     if stand_in:
-        images = _calibration_images(app, dataset or _active_dataset_name(app))
+        images = _calibration_images(app, dataset or active_dataset_or_default(app))
         for item in files:
             if (models_dir / item.file_name).is_file() and not is_stand_in(models_dir, item):
                 click.echo(f"present   {models_dir / item.file_name} (real weights, kept)")

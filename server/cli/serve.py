@@ -5,9 +5,6 @@ How serve drops privileges and supervises the slots' process lives in server/ser
 
 from __future__ import annotations
 
-import signal
-import threading
-
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
@@ -104,21 +101,13 @@ def _run_gunicorn(app: Flask, bind: str, threads: int, settings: dict) -> None:
 @with_appcontext
 def worker_command(slots: int, gpus: str) -> None:
     """Only worker slots, claiming jobs from the database (start as many as the machine can take)."""
-    from server.executor_runtime import start_executor
+    from server.executor_runtime import WorkerFailed, run_worker
 
     try:
         gpu_list = tuple(int(part) for part in gpus.split(",") if part.strip())
     except ValueError:
         raise click.BadParameter("give GPU indices such as 0,1", param_hint="--gpus") from None
-    app: Flask = current_app._get_current_object()
-    executor = start_executor(app, slots, gpu_list)
-    slots = len(gpu_list) or slots
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    click.echo(f"Worker running with {slots} slot(s); Ctrl-C stops it.")
-    while not stop.wait(1.0):
-        if executor.failed.is_set():  # exit non-zero, so that a supervisor (systemd, compose) restarts the worker
-            executor.stop(timeout=1)
-            raise click.ClickException(f"no worker slot can be kept alive: {executor.failure_reason}")
-    executor.stop()
+    try:
+        run_worker(current_app._get_current_object(), slots, gpu_list, say=click.echo)
+    except WorkerFailed as error:  # exit non-zero, so that a supervisor (systemd, compose) restarts the worker
+        raise click.ClickException(str(error)) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -79,26 +78,3 @@ class SlotSupervisor:
             deadline = time.monotonic() + seconds
             while self._alive() and time.monotonic() < deadline:
                 time.sleep(0.1)
-
-
-def _die_with_parent(parent: int) -> None:
-    """SIGTERM when serve dies, however it dies; exit now if it already has."""
-    PR_SET_PDEATHSIG = 1  # noqa: N806 - the C name
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:
-        sys.exit(0)
-
-
-def slot_process_main(argv: list[str]) -> None:
-    """Entry point of the slots' child: `workshop worker --slots N`, tied to the serve process that started it."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="workshop serve (worker slots)")
-    parser.add_argument("--parent", type=int, required=True)
-    parser.add_argument("--slots", type=int, required=True)
-    args = parser.parse_args(argv)
-    _die_with_parent(args.parent)
-    from server.cli import main
-
-    main(["worker", "--slots", str(args.slots)], prog_name="workshop")

@@ -6,6 +6,7 @@ import importlib
 import logging
 import os
 import pkgutil
+from pathlib import Path
 
 from flask import Flask
 
@@ -20,10 +21,9 @@ WEB_MODULES = ("zipfile", "zlib", "PIL.Image", "PIL.PngImagePlugin", "grader.dat
 
 def preload(app: Flask) -> None:
     """Load everything the web workers use before they fork, in case a file turns unreadable to the web user."""
-    import server
     from server.catalog import catalog
 
-    for module in pkgutil.walk_packages(server.__path__, "server."):
+    for module in pkgutil.walk_packages([str(Path(__file__).resolve().parent.parent)], "server."):
         if not module.name.startswith("server.migrations"):
             importlib.import_module(module.name)
     for name in WEB_MODULES:

@@ -45,7 +45,7 @@ def submitted_code() -> tuple[bytes | str, str | None]:
 
 @bp.route("/openapi.json")
 def openapi():
-    """The OpenAPI description of this API; the one route here that needs no token (see auth.require_login)."""
+    """The OpenAPI description of this API; the one route here that needs no token (see access.load_user)."""
     return jsonify(openapi_document())
 
 

@@ -11,10 +11,11 @@ from markupsafe import Markup
 from grader.data import dataset_paths
 from server.access import participant_required
 from server.catalog import catalog, get_exercise
+from server.datasets import active_dataset
 from server.db import get_db
 from server.errors import WorkshopError
 from server.executor_runtime import notify_executor
-from server.queueing import active_dataset, queue_submission
+from server.queueing import queue_submission
 from server.submissions import my_submissions, uploaded_code
 
 bp = Blueprint("exercises", __name__)

@@ -18,9 +18,9 @@ from grader.data.layout import (
     thumbnail_png,
 )
 from server.access import instructor_required
+from server.datasets import activate_dataset, active_dataset
 from server.db import get_db
-from server.models import EventSettings, Participant, Submission, WorkerSlot, utcnow
-from server.queueing import active_dataset
+from server.models import Participant, Submission, WorkerSlot, utcnow
 
 bp = Blueprint("instructor", __name__, url_prefix="/instructor")
 
@@ -89,12 +89,9 @@ def data():
 @instructor_required
 def activate(name: str):
     try:
-        check_dataset(dataset_paths(current_app.config["DATA_DIR"], name))
+        activate_dataset(get_db(), current_app.config["DATA_DIR"], name)
     except DatasetError as error:
         abort(400, str(error))
-    db = get_db()
-    db.get(EventSettings, 1).active_dataset = name
-    db.commit()
     flash(f"New submissions are now graded on data set {name}.")
     return redirect(url_for("instructor.data"))
 

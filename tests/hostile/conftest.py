@@ -13,7 +13,7 @@ import pytest
 
 from grader.data import dataset_paths
 from grader.grading import GradingSettings, grade
-from grader.sandbox import processes_of_uid, uid_run_lock
+from grader.sandbox import SlotLock, processes_of_uid
 from grader.sandbox.check import Listeners
 from server.catalog import catalog
 
@@ -42,7 +42,7 @@ def run_hostile(app, data_dir, tmp_path, exercise):
                 uid=UID,
             )
         assert poller.answers and set(poller.answers) == {200}, poller.answers
-        with uid_run_lock(UID):  # (a concurrent run of this suite elsewhere would hold the uid)
+        with SlotLock(uid=UID):  # (a concurrent run of this suite elsewhere would hold the uid)
             assert processes_of_uid(UID) == [], "a process of the job outlived it"
         return HostileRun(result, facts_from(result.log), poller.answers)
 

@@ -1,0 +1,59 @@
+"""The Flask app: ``create_app()`` builds it from defaults, then WORKSHOP_* variables, then a test dict."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from server.config import PROJECT_ROOT, defaults, load_secret_key
+
+csrf = CSRFProtect()
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    instance_path = os.environ.get("WORKSHOP_INSTANCE_PATH", str(PROJECT_ROOT / "instance"))
+    app = Flask(
+        __name__,
+        instance_path=instance_path,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder="static",
+    )
+    app.config.from_mapping(defaults(app.instance_path))
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("WORKSHOP")
+    if test_config:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
+    trust_proxies(app)
+
+    from server import db, errors, executor_runtime, headers
+    from server.views import account, api, auth, exercises, instructor, leaderboard, submissions
+
+    db.init_app(app)
+    csrf.init_app(app)
+    errors.init_app(app)
+    headers.init_app(app)
+    for blueprint in (auth.bp, account.bp, exercises.bp, submissions.bp, leaderboard.bp, instructor.bp, api.bp):
+        app.register_blueprint(blueprint)
+    csrf.exempt(api.bp)  # the API trusts no cookie, only the bearer token (see server/views/api.py)
+    app.jinja_env.globals["event_title"] = lambda: app.config["EVENT_TITLE"]
+    executor_runtime.init_app(app)
+    from server.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind WORKSHOP_TRUSTED_PROXIES=N reverse proxies, take the client's address, scheme and host from the
+    X-Forwarded-For/-Proto/-Host that the last N proxies set; without it those headers are ignored (anyone can
+    send them)."""
+    proxies = app.config.get("TRUSTED_PROXIES") or 0
+    if isinstance(proxies, bool) or not isinstance(proxies, int) or not 0 <= proxies <= 10:
+        raise ValueError(f"WORKSHOP_TRUSTED_PROXIES must be the number of reverse proxies (0 to 10), not {proxies!r}")
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
