@@ -13,6 +13,50 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 REQUIRED_FILES = ("README.md", "starter.py", "solution.py")
 
 
+_DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*(?:(\d+)\s*s)?\s*$")
+MAX_QUOTA_SECONDS = 7 * 24 * 3600
+
+
+def parse_duration(text: str | int) -> int:
+    """Seconds in ``"90s"``, ``"30m"``, ``"1h"``, ``"1h30m"``, ``"2d"`` or a number of seconds; ValueError else."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        seconds = text
+    else:
+        value = str(text).strip().lower()
+        match = _DURATION.match(value) if value else None
+        if value.isdigit():
+            seconds = int(value)
+        elif match and any(match.groups()):
+            days, hours, minutes, secs = (int(part or 0) for part in match.groups())
+            seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
+        else:
+            raise ValueError(f"{text!r} is not a duration: write e.g. 90s, 30m, 1h or 1h30m")
+    if not 1 <= seconds <= MAX_QUOTA_SECONDS:
+        raise ValueError(f"a duration must be between 1 second and 7 days, not {text!r}")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Quota:
+    """At most ``count`` submissions per participant in any ``per_seconds`` window (rolling)."""
+
+    count: int
+    per_seconds: int
+
+    @classmethod
+    def parse(cls, value: object) -> Quota:
+        """From ``{ count = 5, per = "1h" }``; ValueError naming what is wrong."""
+        if not isinstance(value, dict) or set(value) != {"count", "per"}:
+            raise ValueError(f'must be a table {{ count = 5, per = "1h" }}, found {value!r}')
+        count = value["count"]
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10000:
+            raise ValueError(f"'count' must be an integer between 1 and 10000, found {count!r}")
+        return cls(count=count, per_seconds=parse_duration(value["per"]))
+
+    def as_dict(self) -> dict:
+        return {"count": self.count, "per_seconds": self.per_seconds}
+
+
 class ExerciseError(Exception):
     """One or more exercises are malformed; ``problems`` lists every one, each naming file and field."""
 
@@ -33,6 +77,7 @@ class Exercise:
     score_band: tuple[float, float]
     summary: str
     path: Path = field(compare=False)
+    quota: Quota | None = None  # the default; the instructor can change it during the event
 
     @property
     def readme(self) -> str:
@@ -66,6 +111,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str, object]] = {
     "allowed_weights": (list, "a list of Keras application names", []),
     "score_band": (list, "two numbers [low, high] with 0 <= low <= high <= 1", _REQUIRED),
     "summary": (str, "a string", ""),
+    "quota": (dict, 'a table { count = 5, per = "1h" }', None),
 }
 _RANGES = {"image_size": (16, 512), "time_limit": (10, 7200), "memory_limit_mb": (256, 262144)}
 
@@ -84,6 +130,11 @@ def _check_field(name: str, value: object, where: str) -> list[str]:
         and 0 <= value[0] <= value[1] <= 1
     ):
         return [f"{where}: field 'score_band' must be {description}, found {value!r}"]
+    if name == "quota":
+        try:
+            Quota.parse(value)
+        except ValueError as error:
+            return [f"{where}: field 'quota' {error}"]
     if name == "allowed_weights" and not all(isinstance(item, str) for item in value):
         return [f"{where}: field 'allowed_weights' must be {description}, found {value!r}"]
     if name == "allowed_weights":
@@ -132,6 +183,7 @@ def load_exercise(folder: Path) -> Exercise:
         score_band=(float(values["score_band"][0]), float(values["score_band"][1])),
         summary=str(values["summary"]),
         path=folder,
+        quota=Quota.parse(values["quota"]) if values["quota"] is not None else None,
     )
 
 

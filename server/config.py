@@ -21,6 +21,9 @@ def defaults(instance_path: str) -> dict:
         "DOCKER_IMAGE": "workshop-server:latest",
         "KERAS_HOME": str(instance / "keras"),
         "SLOTS": 1,
+        "MAX_OPEN_SUBMISSIONS": 3,  # queued or running per participant (fair turns: one job each in the queue)
+        "PUBLIC_URL": "",  # the join URL shown on the projector (e.g. a short link); default: the address used
+        "ETA_WINDOW": 20,  # recent finished jobs of an exercise whose median run time makes the ETA
         "EVENT_TITLE": "Deep learning for skin-lesion images",
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         # Failed logins (server/throttle.py): the limits count wrong passwords per round of LOGIN_WINDOW_SECONDS;

@@ -8,12 +8,16 @@ from werkzeug.exceptions import HTTPException
 
 
 class WorkshopError(Exception):
+    """An error the user sees: its status and code, a message, and optional details and headers."""
+
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, details: dict | None = None, headers: dict | None = None):
         super().__init__(message)
         self.message = message
+        self.details = details or {}
+        self.headers = headers or {}
 
 
 class TooManyRequests(WorkshopError):
@@ -34,10 +38,10 @@ def wants_json() -> bool:
     )
 
 
-def error_response(status: int, code: str, message: str):
-    """The one place that shapes an error: ``{"error": {"status", "code", "message"}}`` or the HTML page."""
+def error_response(status: int, code: str, message: str, details: dict | None = None):
+    """The one place that shapes an error: ``{"error": {"status", "code", "message", ...details}}`` or the page."""
     if wants_json():
-        return jsonify(error={"status": status, "code": code, "message": message}), status
+        return jsonify(error={**(details or {}), "status": status, "code": code, "message": message}), status
     return render_template("error.html", status=status, message=message), status
 
 
@@ -51,7 +55,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(WorkshopError)
     def handle_workshop_error(error: WorkshopError):
         _rollback()
-        return error_response(error.status, error.code, error.message)
+        response = make_response(error_response(error.status, error.code, error.message, error.details))
+        response.headers.update(error.headers)
+        return response
 
     @app.errorhandler(CSRFError)
     def handle_csrf(error: CSRFError):

@@ -6,7 +6,7 @@ import secrets
 from datetime import timedelta
 
 from flask import Flask
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 
 from grader.data import dataset_paths
 from grader.executor import ClaimedJob, SlotReport
@@ -14,11 +14,13 @@ from grader.grading import MAX_NOTES, GradeResult, GradingSettings, Progress, gr
 from grader.storable import optional_text, storable_text
 from server.catalog import catalog
 from server.db import new_session
+from server.fair_queue import fair_order
 from server.models import Submission, WorkerSlot, utcnow
 
 LIVE_LOG_CHARS = 20000
 RETRY_BASE_SECONDS = 10  # an infrastructure retry waits 10 s, then 30 s, 90 s ... (capped)
 RETRY_MAX_SECONDS = 600
+CLAIM_TRIES = 5  # candidates a worker tries when others claim them first
 
 
 def retry_delay(attempts: int) -> float:
@@ -37,34 +39,38 @@ class DatabaseJobStore:
         self.app, self.max_attempts = app, max_attempts
 
     def claim_next_job(self, worker: str, lease_seconds: float) -> ClaimedJob | None:
+        """Claim the queued job whose participant used the least slot time in the last hour (ties: oldest).
+
+        Each candidate is taken with a conditional UPDATE, so two workers never claim one job; a worker that
+        loses a race tries the next candidate.
+        """
         with new_session(self.app) as db, db.begin():
             now = utcnow()
             self._requeue_expired(db, now)
-            ready = or_(Submission.not_before.is_(None), Submission.not_before <= now)
-            query = select(Submission.id).where(Submission.status == "queued", ready).order_by(Submission.id).limit(1)
-            if db.bind.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            candidate = db.scalar(query)
-            if candidate is None:
-                return None
-            token = secrets.token_hex(16)
-            claimed = db.execute(
-                update(Submission)
-                .where(Submission.id == candidate, Submission.status == "queued")
-                .values(
-                    status="running",
-                    claim_token=token,
-                    worker=storable_text(worker, 255),
-                    lease_expires_at=now + timedelta(seconds=lease_seconds),
-                    started_at=now,
-                    not_before=None,
-                    attempts=Submission.attempts + 1,
-                )
+            for candidate in fair_order(db, now, ready_only=True)[:CLAIM_TRIES]:
+                if claimed := self._claim(db, candidate, worker, lease_seconds, now):
+                    return claimed
+            return None
+
+    def _claim(self, db, candidate: int, worker: str, lease_seconds: float, now) -> ClaimedJob | None:
+        token = secrets.token_hex(16)
+        claimed = db.execute(
+            update(Submission)
+            .where(Submission.id == candidate, Submission.status == "queued")
+            .values(
+                status="running",
+                claim_token=token,
+                worker=storable_text(worker, 255),
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                started_at=now,
+                not_before=None,
+                attempts=Submission.attempts + 1,
             )
-            if claimed.rowcount != 1:
-                return None
-            row = db.get(Submission, candidate)
-            return ClaimedJob(row.id, token, row.code, row.exercise_slug, row.dataset)
+        )
+        if claimed.rowcount != 1:
+            return None
+        row = db.get(Submission, candidate)
+        return ClaimedJob(row.id, token, row.code, row.exercise_slug, row.dataset)
 
     def _requeue_expired(self, db, now) -> None:
         """Jobs whose worker died go back to the queue (after a pause); one that killed its worker too often fails."""

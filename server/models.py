@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 TERMINAL_STATUSES = ("done", "failed", "cancelled")
@@ -30,6 +30,8 @@ class EventSettings(Base):
     event_password_hash: Mapped[str | None] = mapped_column(String(255))
     instructor_password_hash: Mapped[str | None] = mapped_column(String(255))
     active_dataset: Mapped[str] = mapped_column(String(64), default="synthetic")
+    announcement: Mapped[str | None] = mapped_column(Text)  # a banner on every page (plain text)
+    freeze_at: Mapped[datetime | None]  # the public board shows everyone as they stood at this time
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -55,6 +57,7 @@ class Submission(Base):
     __table_args__ = (
         Index("ix_submissions_status_created", "status", "created_at"),
         Index("ix_submissions_exercise_participant", "exercise_slug", "participant_id"),
+        Index("ix_submissions_participant_created", "participant_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -83,6 +86,8 @@ class Submission(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # marked by its participant as one of (at most two) final submissions for the private board
+    final: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     participant: Mapped[Participant] = relationship(back_populates="submissions")
 
@@ -124,3 +129,30 @@ class WorkerSlot(Base):
     infrastructure_failures: Mapped[int] = mapped_column(default=0)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExerciseControl(Base):
+    """What the instructor changed for one exercise during the event; no row: open, no deadline, the
+    exercise.toml quota, not revealed."""
+
+    __tablename__ = "exercise_controls"
+
+    slug: Mapped[str] = mapped_column(String(64), primary_key=True)
+    open: Mapped[bool] = mapped_column(default=True, server_default=true())
+    deadline: Mapped[datetime | None]
+    # quota_set: the instructor's quota replaces exercise.toml's (quota_count None: no limit)
+    quota_set: Mapped[bool] = mapped_column(default=False, server_default=false())
+    quota_count: Mapped[int | None]
+    quota_seconds: Mapped[int | None]
+    revealed_at: Mapped[datetime | None]  # the private board is public from then on
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class QuotaGrant(Base):
+    """Extra submissions one participant may make in an exercise's quota window."""
+
+    __tablename__ = "quota_grants"
+
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), primary_key=True)
+    extra: Mapped[int] = mapped_column(default=0)

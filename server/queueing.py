@@ -1,4 +1,4 @@
-"""Putting submissions in the queue (with the open-submission limit) and taking them out again."""
+"""Putting submissions in the queue (open exercise, quota, open-submission limit) and taking them out again."""
 
 from __future__ import annotations
 
@@ -9,22 +9,36 @@ from grader.grading import SubmissionRejected, check_source
 from grader.storable import storable_text
 from server.datasets import active_dataset
 from server.errors import WorkshopError
+from server.event import check_open
 from server.models import OPEN_STATUSES, Participant, Submission, utcnow
+from server.quotas import QuotaExhausted, check_quota
 
-MAX_OPEN_SUBMISSIONS = 3  # queued or running per participant, so nobody fills the queue
+MAX_OPEN_SUBMISSIONS = (
+    3  # TEMP queued or running per participant (WORKSHOP_MAX_OPEN_SUBMISSIONS), so nobody fills the queue
+)
 
 
-def queue_submission(db, participant: Participant, exercise: Exercise, code: bytes | str, filename: str | None):
+def queue_submission(
+    db,
+    participant: Participant,
+    exercise: Exercise,
+    code: bytes | str,
+    filename: str | None,
+    max_open: int = MAX_OPEN_SUBMISSIONS,
+):
     """Check and store a submission as ``queued``; raises a WorkshopError whose message the participant sees.
 
-    The open-submission limit is atomic: the participant's row is locked (written) before counting, so two
-    concurrent submissions of one participant are counted one after the other, on SQLite and PostgreSQL.
+    Refused, with nothing stored: code that cannot run (``CodeRejected``), an exercise closed or past its
+    deadline (403 ``closed``), an exhausted quota (429 ``quota_exhausted``), too many open submissions.
+    The quota and the open-submission limit are atomic: the participant's row is locked (written) before
+    counting, so two concurrent submissions of one participant are counted one after the other.
     """
     try:
         text = check_source(code)
     except SubmissionRejected as error:
         raise CodeRejected(str(error), error.kind) from None
     now = utcnow()
+    state = check_open(db, exercise, now)
     locked = db.execute(update(Participant).where(Participant.id == participant.id).values(last_submitted_at=now))
     if locked.rowcount != 1:
         db.rollback()
@@ -35,9 +49,15 @@ def queue_submission(db, participant: Participant, exercise: Exercise, code: byt
             Submission.status.in_(OPEN_STATUSES),
         )
     )
-    if open_count >= MAX_OPEN_SUBMISSIONS:
+    if open_count >= max_open:
         db.rollback()
-        raise WorkshopError(f"You already have {open_count} submissions waiting or running; wait until one finishes.")
+        waiting = "a submission" if open_count == 1 else f"{open_count} submissions"
+        raise TooManyOpen(f"You already have {waiting} waiting or running; wait until it finishes.")
+    try:
+        check_quota(db, participant.id, exercise.slug, state.quota, now)
+    except QuotaExhausted:
+        db.rollback()
+        raise
     submission = Submission(
         participant_id=participant.id,
         exercise_slug=exercise.slug,
@@ -50,6 +70,10 @@ def queue_submission(db, participant: Participant, exercise: Exercise, code: byt
     db.add(submission)
     db.commit()
     return submission
+
+
+class TooManyOpen(WorkshopError):
+    code = "too_many_open"
 
 
 class CodeRejected(WorkshopError):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import abort, g, request
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db import get_db
 from server.errors import WorkshopError
+from server.fair_queue import queue_place
 from server.models import Participant, Submission
 
 
@@ -42,13 +43,6 @@ def visible_submission(submission_id: int) -> Submission:
     return submission
 
 
-def queue_position(submission: Submission) -> int | None:
-    if submission.status != "queued":
-        return None
-    earlier = select(func.count(Submission.id)).where(Submission.status == "queued", Submission.id < submission.id)
-    return get_db().scalar(earlier) + 1
-
-
 def shows_private_figures() -> bool:
     """Private-partition figures are the instructor's alone (until a reveal, which a later version adds)."""
     return bool(g.get("is_instructor"))
@@ -79,8 +73,19 @@ def as_json(submission: Submission) -> dict:
         "log": submission.log or "",
         "seconds": submission.seconds,
         "created_at": iso_utc(submission.created_at),
-        "queue_position": queue_position(submission),
+        "final": submission.final,
+        **queue_json(submission),
     }
+
+
+def queue_json(submission: Submission) -> dict:
+    """A queued job's place in the fair order and when it should start (``eta``; None without working slots)."""
+    if submission.status != "queued":
+        return {"queue_position": None, "eta": None}
+    place = queue_place(get_db(), submission.id)
+    if place is None:
+        return {"queue_position": None, "eta": None}
+    return {"queue_position": place.position, "eta": iso_utc(place.eta) if place.eta else None}
 
 
 def uploaded_code() -> tuple[bytes, str] | None:

@@ -1,7 +1,8 @@
 """The ``workshop`` command line: a Flask CLI group, so ``flask --app server ...`` works too.
 
 One module per command group: ``init`` (database and passwords), ``serve`` (web server and worker slots),
-``grading`` (grade, exercises, sandbox check, weights), ``data`` (data sets), ``export``.
+``grading`` (grade, exercises, sandbox check, weights), ``data`` (data sets), ``event`` (event and
+quota: open, close, deadlines, freeze, reveal, announcements), ``export``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from flask import Flask
 
 from server.cli.data import data_group
+from server.cli.event import event_group, quota_group
 from server.cli.export import export_command
 from server.cli.grading import (
     exercises_group,
@@ -32,5 +34,7 @@ def register_commands(app: Flask) -> None:
         prepare_weights_command,
         export_command,
         sandbox_group,
+        event_group,
+        quota_group,
     ):
         app.cli.add_command(command)

@@ -7,15 +7,16 @@ browser submit: no CSRF token is needed here because no cookie is trusted here.
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request, url_for
+from flask import Blueprint, current_app, g, jsonify, request, url_for
 
+from server.boards import build_board, requested_dataset
 from server.catalog import catalog, get_exercise
 from server.db import get_db
 from server.errors import WorkshopError
+from server.event import exercise_json
 from server.executor_runtime import notify_executor
 from server.openapi import MAX_SUBMISSION_ID, openapi_document
 from server.queueing import queue_submission
-from server.scoreboard import leaderboard_rows
 from server.submissions import as_json, iso_utc, uploaded_code, visible_submission
 from server.submissions import my_submissions as submissions_of
 
@@ -51,14 +52,17 @@ def openapi():
 
 @bp.route("/exercises")
 def exercises():
-    return jsonify(exercises=[exercise.as_listing() for exercise in catalog().values()])
+    db, participant_id = get_db(), g.participant.id
+    return jsonify(exercises=[exercise_json(db, exercise, participant_id) for exercise in catalog().values()])
 
 
 @bp.route("/exercises/<slug>/submissions", methods=["POST"])
 def submit(slug: str):
     exercise = get_exercise(slug)
     code, filename = submitted_code()
-    submission = queue_submission(get_db(), g.participant, exercise, code, filename)
+    submission = queue_submission(
+        get_db(), g.participant, exercise, code, filename, current_app.config["MAX_OPEN_SUBMISSIONS"]
+    )
     notify_executor()
     body = {**as_json(submission), "url": url_for("submissions.show", submission_id=submission.id, _external=True)}
     return jsonify(body), 201, {"Location": url_for("api.submission", submission_id=submission.id)}
@@ -83,5 +87,5 @@ def submission(submission_id: int):
 
 @bp.route("/leaderboard/<slug>")
 def leaderboard(slug: str):
-    get_exercise(slug)
-    return jsonify(exercise=slug, rows=leaderboard_rows(get_db(), slug, include_private=False))
+    board = build_board(get_db(), get_exercise(slug), dataset=requested_dataset())
+    return jsonify(board.as_json())

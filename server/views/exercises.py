@@ -96,7 +96,9 @@ def submit(slug: str):
     code = None
     try:
         code, filename = uploaded_code() or (request.form.get("code", ""), None)
-        submission = queue_submission(get_db(), g.participant, exercise, code, filename)
+        submission = queue_submission(
+            get_db(), g.participant, exercise, code, filename, current_app.config["MAX_OPEN_SUBMISSIONS"]
+        )
     except WorkshopError as error:
         return _rejected(exercise, error.message, code)
     notify_executor()

@@ -8,7 +8,7 @@ from server.catalog import catalog
 from server.db import get_db
 from server.openapi import MAX_SUBMISSION_ID
 from server.queueing import cancel_submission
-from server.submissions import as_json, queue_position, visible_metrics, visible_submission
+from server.submissions import as_json, queue_json, visible_metrics, visible_submission
 
 bp = Blueprint("submissions", __name__)
 SUBMISSION_ID = f"int(max={MAX_SUBMISSION_ID})"  # larger ids overflow the database's INTEGER: simply not found
@@ -33,7 +33,7 @@ def show(submission_id: int):
         metrics=visible_metrics(submission),
         exercise=catalog().get(submission.exercise_slug),
         explanation=ERROR_EXPLANATIONS.get(submission.error_kind or ""),
-        queue_position=queue_position(submission),
+        queue=queue_json(submission),
     )
 
 
