@@ -41,11 +41,25 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
     csrf.exempt(api.bp)  # the API trusts no cookie, only the bearer token (see server/views/api.py)
     app.jinja_env.globals["event_title"] = lambda: app.config["EVENT_TITLE"]
+    app.jinja_env.globals["announcement"] = page_announcement
     executor_runtime.init_app(app)
     from server.cli import register_commands
 
     register_commands(app)
     return app
+
+
+def page_announcement() -> str | None:
+    """The instructor's announcement for the banner on every page (None before `workshop init`)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from server.db import get_db
+    from server.event import announcement
+
+    try:
+        return announcement(get_db())
+    except SQLAlchemyError:
+        return None
 
 
 def trust_proxies(app: Flask) -> None:
