@@ -11,7 +11,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from paths import PROJECT_ROOT
+
+ROOT = PROJECT_ROOT
 PACKAGES = ("grader", "server")
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60

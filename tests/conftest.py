@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from factories import EVENT_PASSWORD, INSTRUCTOR_PASSWORD
 from host_needs import fail_if_host_lacks, guard_unmarked, slow_unmarked
+from paths import PROJECT_ROOT
 
 from grader.data import dataset_paths
 from grader.data.synth import generate_synthetic
@@ -15,8 +16,6 @@ from server import create_app
 from server.db import new_session, upgrade_database
 from server.models import EventSettings
 from server.passwords import hash_password
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 pytest_plugins = ["pytester"]
 

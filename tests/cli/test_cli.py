@@ -7,17 +7,15 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from factories import EVENT_PASSWORD, INSTRUCTOR_PASSWORD
+from paths import PROJECT_ROOT
 from sqlalchemy import select
 
 from server.db import new_session
 from server.models import EventSettings
 from server.passwords import check_password
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_init_demo_uses_the_passwords_from_the_environment(app, runner, monkeypatch):

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import pytest
 from factories import EVENT_PASSWORD, INSTRUCTOR_PASSWORD
+from paths import PROJECT_ROOT
 
 from server import create_app
 
 WEB_USER = "workshop-web"  # the default of WORKSHOP_WEB_USER
-TRIVIAL = (Path(__file__).resolve().parent.parent / "bench" / "trivial_submission.py").read_text(encoding="utf-8")
+TRIVIAL = (PROJECT_ROOT / "bench" / "trivial_submission.py").read_text(encoding="utf-8")
 SLUG = "cnn-from-scratch"
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import PROJECT_ROOT
 
 from grader.curriculum import CheckResult, check_curriculum, curriculum_ok, format_table
 from grader.data import dataset_paths, read_test_ids
@@ -28,7 +29,6 @@ from grader.grading import GradeResult, GradingSettings
 from grader.starter_kit import build_starter_kit, sample_rows
 from grader.weights import ARCHITECTURES, MOBILENET_V2_SIZES, catalog_weights, exercise_weights, weights_file
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CURRICULUM = ["cnn-from-scratch", "transfer-learning", "fine-tuning", "imbalanced-data", "open-challenge"]
 
 

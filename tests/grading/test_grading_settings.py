@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from paths import PROJECT_ROOT
 
 from grader.grading import GradeResult, GradingSettings
 from server.grading_settings import grading_settings
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "registry.example/workshop:pinned"
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import PROJECT_ROOT
 
 from grader import harness
 from grader.grading import GradingSettings, grade
@@ -218,7 +219,7 @@ def test_grading_tells_the_harness_which_weights_the_exercise_allows(tmp_path, d
             return SandboxResult(exit_code=1, timed_out=False, out_of_memory=False, log="", log_bytes=0, seconds=0)
 
     monkeypatch.setitem(SANDBOXES, "recorder", Recorder)
-    exercise = load_exercise(Path(__file__).resolve().parent.parent / "exercises" / "transfer-learning")
+    exercise = load_exercise(PROJECT_ROOT / "exercises" / "transfer-learning")
     dataset = dataset_paths(data_dir, "synthetic")
     grade("def train(data): ...\n", exercise, dataset, GradingSettings(sandbox="recorder", work_dir=tmp_path))
     assert seen["allowed_weights"] == [{"architecture": "MobileNetV2", "file": MOBILENET_96}]
@@ -420,7 +421,7 @@ def stand_in_weights(tmp_path_factory, data_dir) -> Path:
     subprocess.run(
         [sys.executable, "-c", script, str(folder), str(folder.parent / "calibration.npy")],
         check=True,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=PROJECT_ROOT,
         capture_output=True,
     )
     return folder

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from factories import join, post_form
-from sqlalchemy import select
+from factories import login_client, make_participant, post_form
 
 from grader.grading import GradeResult, Progress
 from server.catalog import catalog
@@ -25,10 +24,11 @@ def store(app):
 
 
 def add_submissions(app, count: int, name: str = "Ada") -> list[int]:
-    join(app.test_client(), name)
+    """A new participant ``name`` (stored directly) with ``count`` queued submissions; their ids."""
+    participant_id = make_participant(app, name)
     ids = []
     with new_session(app) as db:
-        participant = db.scalars(select(Participant).where(Participant.display_name == name)).one()
+        participant = db.get(Participant, participant_id)
         exercise = catalog(app)["cnn-from-scratch"]
         for _ in range(count):
             ids.append(queue_submission(db, participant, exercise, CODE, None).id)
@@ -96,9 +96,9 @@ def test_infrastructure_failures_are_retried_then_recorded(app, store):
 def test_a_participant_cannot_flood_the_queue(app):
     from server.errors import WorkshopError
 
-    add_submissions(app, 3)
+    first, *_ = add_submissions(app, 3)
     with new_session(app) as db:
-        participant = db.scalars(select(Participant).where(Participant.display_name == "Ada")).one()
+        participant = db.get(Submission, first).participant
         with pytest.raises(WorkshopError, match="already have 3 submissions"):
             queue_submission(db, participant, catalog(app)["cnn-from-scratch"], CODE, None)
 
@@ -152,12 +152,10 @@ def test_cancelled_jobs_lose_their_claim(app, store):
 
 def test_only_the_owner_can_cancel(app):
     (only,) = add_submissions(app, 1, "Ada")
-    bob = app.test_client()
-    join(bob, "Bob")
+    bob = login_client(app, make_participant(app, "Bob"))
     token_page = "/exercises/cnn-from-scratch"
     assert post_form(bob, f"/submissions/{only}/cancel", {}, form_url=token_page).status_code == 404
-    ada = app.test_client()
-    post_form(ada, "/login", {"display_name": "Ada", "password": "personal-pass-1"})
+    ada = login_client(app, status_of(app, only).participant_id)
     response = post_form(ada, f"/submissions/{only}/cancel", {}, form_url=token_page)
     assert response.status_code == 302 and status_of(app, only).status == "cancelled"
 

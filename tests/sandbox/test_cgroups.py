@@ -1,4 +1,6 @@
-"""A job without its cgroup does not run: bwrap refuses it, grading reports an infrastructure failure.
+"""Job cgroups: they hold the limits, a dead worker's are removed, and a job without its cgroup does not run.
+
+A job without its cgroup: bwrap refuses it, grading reports an infrastructure failure.
 
 The cgroup root is a constructor argument of the bwrap backend. Pointing it at a folder that is no cgroup file
 system makes the creation fail for real on this host: either no hierarchy is found at all, or the folders
@@ -8,13 +10,15 @@ limits fails half-way.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from sandbox_jobs import dead_pid, prepared_job
 
 from grader.data import dataset_paths
 from grader.grading import GradingSettings, grade
-from grader.sandbox import Limits, processes_of_uid
+from grader.sandbox import BwrapSandbox, Limits, processes_of_uid
 from grader.sandbox.cgroups import JobCgroup
 from grader.sandbox.check import format_table, run_sandbox_check
 from server.catalog import catalog
@@ -82,3 +86,48 @@ def test_the_self_check_reports_the_missing_cgroup(tmp_path, kind, says):
     failed = [row for row in rows if not row.ok]
     assert any(says in row.detail and "cgroup" in row.detail for row in failed), table
     assert "unexpected keyword" not in table, table
+
+
+# --- limits held, stale cgroups removed -------------------------------------------------------------------------------
+
+
+def test_cgroup_holds_the_cpu_quota():
+    cgroup = JobCgroup.create(f"test-{os.getpid()}", Limits(cpus=0.5, memory_mb=300, max_processes=20))
+    assert cgroup is not None, "this host has writable cgroups; the sandbox needs them"
+    try:
+        facts = cgroup.describe()
+        assert facts["memory"] in (str(300 * 2**20), "314572800") and facts["pids"] == "20"
+        assert facts.get("cpu_quota_us", "50000 100000").split()[0] == "50000"
+    finally:
+        cgroup.cleanup()
+
+
+def test_a_cpu_quota_slows_a_spinning_job(tmp_path, data_dir):
+    program = tmp_path / "spin.py"
+    program.write_text(
+        "import os, threading, time\n"
+        "def spin():\n"
+        "    end = time.monotonic() + 2\n"
+        "    while time.monotonic() < end: pass\n"
+        "threads = [threading.Thread(target=spin) for _ in range(2)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print('CPU', sum(os.times()[:2]))\n"
+    )
+    program.chmod(0o644)
+    job = prepared_job(tmp_path, data_dir, limits=Limits(wall_seconds=30, cpus=0.5))
+    sandbox = BwrapSandbox()
+    try:
+        result = sandbox.run_program(job, program)
+    finally:
+        sandbox.release(job)
+    cpu = float(next(line for line in result.log.splitlines() if line.startswith("CPU ")).split()[1])
+    assert cpu < 1.5, f"two threads spinning 2 s under half a core used {cpu} CPU seconds"
+
+
+def test_cgroups_of_a_dead_worker_are_removed():
+    name = f"job-61111-{dead_pid()}-1"
+    stale = JobCgroup.create(name, Limits())
+    assert stale is not None
+    removed = JobCgroup.remove_stale()
+    assert {folder.name for folder in removed} == {name}
+    assert not any(folder.exists() for folder in stale.folders.values())

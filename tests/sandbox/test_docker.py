@@ -1,6 +1,7 @@
-"""The Docker backend removes the job containers a killed worker left running, when its slot runs again.
+"""The Docker backend: its command line, and the job containers a killed worker left running.
 
-A real Docker engine: the test starts its own ``dockerd`` (Debian's docker.io, installed by ``make test-deps``)
+The command line is built as a pure function. The leftover containers are removed when the slot runs again,
+on a real Docker engine: the test starts its own ``dockerd`` (Debian's docker.io, installed by ``make test-deps``)
 on a private socket and data folder, without bridge or iptables, and imports a tiny image made from
 busybox-static (nothing is pulled). In that image ``/app/.venv/bin/python`` (the backend's entry point) is a
 shell script: it sleeps when the job's code folder holds a file named ``sleep``, else it exits at once.
@@ -20,10 +21,74 @@ import uuid
 from pathlib import Path
 
 import pytest
+from paths import PROJECT_ROOT
+from sandbox_jobs import make_job
 
-from grader.sandbox import DockerSandbox, Limits, SandboxJob
+from grader.sandbox import (
+    HARNESS,
+    INSIDE_CODE,
+    INSIDE_DATA,
+    INSIDE_HARNESS,
+    INSIDE_OUT,
+    INSIDE_WEIGHTS,
+    DockerSandbox,
+    Limits,
+    SandboxJob,
+    SandboxUnavailable,
+    docker_argv,
+)
 
-pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
+pytestmark = [pytest.mark.sandbox]
+
+
+def test_docker_command_isolates_the_job(tmp_path):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    job = make_job(tmp_path, gpu=2, weights_dir=weights, limits=Limits(memory_mb=2048, max_processes=256, tmp_mb=512))
+    argv = docker_argv(job, tmp_path / "spec.json", image="workshop-server:test", name="job-1")
+    assert argv[:3] == ["docker", "run", "--rm"]
+    pairs = dict(_pairs_single(argv))
+    assert pairs["--network"] == "none" and pairs["--cap-drop"] == "ALL"
+    assert pairs["--security-opt"] == "no-new-privileges" and "--read-only" in argv
+    assert pairs["--pids-limit"] == "256" and pairs["--memory"] == "2048m" and pairs["--memory-swap"] == "2048m"
+    assert pairs["--user"] == "61005:61005" and pairs["--gpus"] == "device=2" and pairs["--pull"] == "never"
+    assert pairs["--tmpfs"].startswith("/tmp:") and "size=512m" in pairs["--tmpfs"]
+    assert pairs["--entrypoint"] == "/app/.venv/bin/python"
+    mounts = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--mount"]
+    assert mounts == [
+        f"type=bind,source={job.code_dir},target={INSIDE_CODE},readonly",
+        f"type=bind,source={tmp_path / 'spec.json'},target=/job/spec.json,readonly",
+        f"type=bind,source={job.data_dir},target={INSIDE_DATA},readonly",
+        f"type=bind,source={job.out_dir},target={INSIDE_OUT}",
+        f"type=bind,source={HARNESS},target={INSIDE_HARNESS},readonly",
+        f"type=bind,source={weights},target={INSIDE_WEIGHTS},readonly",
+    ]
+    env = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--env"]
+    assert "CUDA_VISIBLE_DEVICES=0" in env and not any("WORKSHOP" in item for item in env)
+    assert argv[argv.index("workshop-server:test") :] == [
+        "workshop-server:test",
+        "-I",
+        "-B",
+        INSIDE_HARNESS,
+        "/job/spec.json",
+    ]
+
+
+def _pairs_single(argv: list[str]) -> list[tuple[str, str]]:
+    return [(arg, argv[i + 1]) for i, arg in enumerate(argv[:-1]) if arg.startswith("--")]
+
+
+def test_docker_cpu_job_has_no_gpu_flag(tmp_path):
+    argv = docker_argv(make_job(tmp_path), tmp_path / "spec.json")
+    assert "--gpus" not in argv and argv[argv.index("--network") + 1] == "none"
+
+
+def test_docker_backend_says_what_is_missing(tmp_path):
+    with pytest.raises(SandboxUnavailable, match="not installed"):
+        DockerSandbox(docker=str(tmp_path / "no-docker-here")).check_available()
+
+
+# --- the containers a killed worker left, on a real Docker engine (slow) ----------------------------------------------
 
 IMAGE = "workshop-test-busybox"
 UID = 61980
@@ -146,14 +211,14 @@ def _start_other(name: str, labels: dict[str, str], env: dict) -> None:
     _docker(*argv, IMAGE, "sleep", "600", env=env)
 
 
+@pytest.mark.slow
 def test_a_slot_that_runs_again_removes_the_containers_its_killed_worker_left(docker_engine, tmp_path, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", docker_engine)
     env = {**os.environ, "DOCKER_HOST": docker_engine}
-    project = Path(__file__).resolve().parent.parent
     first = _job(tmp_path / "first", sleep=True)
     worker = subprocess.Popen(
         [sys.executable, "-c", WORKER, str(first.code_dir), str(first.out_dir), str(first.data_dir), str(UID), IMAGE],
-        cwd=project,
+        cwd=PROJECT_ROOT,
         env=env,
     )
     try:
@@ -188,6 +253,7 @@ def test_a_slot_that_runs_again_removes_the_containers_its_killed_worker_left(do
     assert any("left running" in note for note in result.notes), result.notes
 
 
+@pytest.mark.slow
 def test_a_starting_slot_removes_its_uids_leftovers_before_any_job(docker_engine, app, monkeypatch):
     """`workshop worker` started again after a SIGKILL: its slot cleans up at once, even with an empty queue."""
     from grader.executor import ExecutorSettings, LocalExecutor, SlotLock

@@ -15,12 +15,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from paths import PROJECT_ROOT
 
-from grader.executor import SlotLock
+from grader.sandbox.locks import SlotLock
 
 pytestmark = [pytest.mark.sandbox]  # root: chown, setpriv
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 OTHER_UID = 61983  # an unprivileged uid no test runs jobs as
 
 
@@ -147,7 +147,7 @@ def test_two_slot_locks_get_different_uids(lock_dir):
 HOLDER = """
 import sys
 from pathlib import Path
-from grader.executor import SlotLock
+from grader.sandbox.locks import SlotLock
 slot = SlotLock(lock_dir=Path(sys.argv[1]))
 print(slot.acquire(), flush=True)
 sys.stdin.read()  # hold the lock until the test closes our stdin
@@ -176,7 +176,7 @@ def test_flock_holds_across_processes(lock_dir):
 
 
 UNPRIVILEGED = """
-from grader.executor import SlotLock
+from grader.sandbox.locks import SlotLock
 slot = SlotLock()
 try:
     print("UID", slot.acquire(), slot.lock_dir, flush=True)

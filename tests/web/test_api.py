@@ -7,7 +7,7 @@ import io
 import re
 
 import pytest
-from factories import join, post_form
+from factories import login_client, make_participant, post_form
 from sqlalchemy import select
 
 from server.db import new_session
@@ -32,10 +32,14 @@ def bearer(token: str) -> dict:
 
 
 @pytest.fixture
-def token(app):
-    client = app.test_client()
-    join(client, "Nora Notebook")
-    return make_token(client)
+def nora(app) -> int:
+    """A participant (stored directly: the join form is tested elsewhere)."""
+    return make_participant(app, "Nora Notebook")
+
+
+@pytest.fixture
+def token(app, nora):
+    return make_token(login_client(app, nora))
 
 
 @pytest.fixture
@@ -44,24 +48,27 @@ def api(app):
     return app.test_client(use_cookies=False)
 
 
-def submissions_of(app, name: str) -> list[Submission]:
+def submissions_of(app, participant_id: int) -> list[Submission]:
     with new_session(app) as db:
-        return list(db.scalars(select(Submission).join(Participant).where(Participant.display_name == name)))
+        return list(db.scalars(select(Submission).where(Submission.participant_id == participant_id)))
 
 
-def test_the_token_is_shown_once_and_stored_only_as_a_hash(app):
-    client = app.test_client()
-    join(client, "Nora Notebook")
+def token_hash_of(app, participant_id: int) -> str | None:
+    with new_session(app) as db:
+        return db.get(Participant, participant_id).api_token_hash
+
+
+def test_the_token_is_shown_once_and_stored_only_as_a_hash(app, nora):
+    client = login_client(app, nora)
     assert "Make a notebook token" in client.get("/account").get_data(as_text=True)
     token = make_token(client)
     page = client.get("/account").get_data(as_text=True)
     assert token not in page and "Make a new token" in page
-    with new_session(app) as db:
-        stored = db.scalar(select(Participant.api_token_hash).where(Participant.display_name == "Nora Notebook"))
+    stored = token_hash_of(app, nora)
     assert stored == hashlib.sha256(token.encode()).hexdigest() and token not in stored
 
 
-def test_submit_follow_and_list_with_a_token(app, api, token):
+def test_submit_follow_and_list_with_a_token(app, api, nora, token):
     response = api.post(
         f"/api/exercises/{SLUG}/submissions", json={"code": TRAIN, "filename": "nb.py"}, headers=bearer(token)
     )
@@ -75,11 +82,11 @@ def test_submit_follow_and_list_with_a_token(app, api, token):
     assert followed["id"] == body["id"] and followed["queue_position"] == 1
     listed = api.get(f"/api/exercises/{SLUG}/submissions", headers=bearer(token)).get_json()["submissions"]
     assert [row["id"] for row in listed] == [body["id"]]
-    [stored] = submissions_of(app, "Nora Notebook")
+    [stored] = submissions_of(app, nora)
     assert stored.code == TRAIN and stored.filename == "nb.py"
 
 
-def test_raw_body_and_file_upload_are_accepted_too(app, api, token):
+def test_raw_body_and_file_upload_are_accepted_too(app, api, nora, token):
     raw = api.post(
         f"/api/exercises/{SLUG}/submissions", data=TRAIN, content_type="text/x-python", headers=bearer(token)
     )
@@ -90,7 +97,7 @@ def test_raw_body_and_file_upload_are_accepted_too(app, api, token):
         headers=bearer(token),
     )
     assert upload.status_code == 201, upload.get_json()
-    assert sorted(row.filename or "" for row in submissions_of(app, "Nora Notebook")) == ["", "mine.py"]
+    assert sorted(row.filename or "" for row in submissions_of(app, nora)) == ["", "mine.py"]
 
 
 def test_exercises_and_leaderboard(api, token):
@@ -114,12 +121,12 @@ def test_exercises_and_leaderboard(api, token):
         ({"data": b"#" * (2 * 1024 * 1024), "content_type": "text/x-python"}, 413, "too large"),
     ],
 )
-def test_bad_submissions_get_a_clear_json_error_and_queue_nothing(app, api, token, kwargs, status, message):
+def test_bad_submissions_get_a_clear_json_error_and_queue_nothing(app, api, nora, token, kwargs, status, message):
     response = api.post(f"/api/exercises/{SLUG}/submissions", headers=bearer(token), **kwargs)
     assert response.status_code == status
     error = response.get_json()["error"]
     assert error["status"] == status and message in error["message"], error
-    assert submissions_of(app, "Nora Notebook") == []
+    assert submissions_of(app, nora) == []
 
 
 def test_unknown_exercise_is_a_json_404(api, token):
@@ -136,11 +143,11 @@ def test_without_a_token_the_api_answers_401(api, headers):
 
 def test_the_session_cookie_alone_opens_nothing(app):
     """A logged-in browser gets nothing from /api/: so a page on another site cannot submit as its user."""
-    client = app.test_client()
-    join(client, "Cookie Carl")
+    carl = make_participant(app, "Cookie Carl")
+    client = login_client(app, carl)
     assert client.get("/api/exercises").status_code == 401
     assert client.post(f"/api/exercises/{SLUG}/submissions", json={"code": TRAIN}).status_code == 401
-    assert submissions_of(app, "Cookie Carl") == []
+    assert submissions_of(app, carl) == []
 
 
 def test_wrong_tokens_are_rate_limited_and_a_valid_token_still_works(app, api, token):
@@ -155,9 +162,8 @@ def test_wrong_tokens_are_rate_limited_and_a_valid_token_still_works(app, api, t
     assert api.get("/api/exercises", headers=bearer(token)).status_code == 200  # never refused for others' typos
 
 
-def test_a_new_token_replaces_the_old_one(app, api):
-    client = app.test_client()
-    join(client, "Nora Notebook")
+def test_a_new_token_replaces_the_old_one(app, api, nora):
+    client = login_client(app, nora)
     old = make_token(client)
     new = make_token(client)
     assert old != new
@@ -167,8 +173,7 @@ def test_a_new_token_replaces_the_old_one(app, api):
 
 def test_one_participant_cannot_read_anothers_submission(app, api, token):
     created = api.post(f"/api/exercises/{SLUG}/submissions", json={"code": TRAIN}, headers=bearer(token)).get_json()
-    other = app.test_client()
-    join(other, "Otto Other")
+    other = login_client(app, make_participant(app, "Otto Other"))
     other_token = make_token(other)
     response = api.get(f"/api/submissions/{created['id']}", headers=bearer(other_token))
     assert response.status_code == 404 and "error" in response.get_json()
@@ -185,19 +190,15 @@ def test_the_queue_limit_holds_for_the_api_too(api, token):
     assert response.status_code == 400 and "waiting or running" in response.get_json()["error"]["message"]
 
 
-def test_making_a_token_needs_a_participant_and_a_csrf_token(app):
+def test_making_a_token_needs_a_participant_and_a_csrf_token(app, nora):
     anonymous = app.test_client()
     assert anonymous.post("/account/token").status_code in (302, 400)
-    client = app.test_client()
-    join(client, "Nora Notebook")
+    client = login_client(app, nora)
     assert client.post("/account/token").status_code == 400  # no CSRF token
-    with new_session(app) as db:
-        assert db.scalar(select(Participant.api_token_hash).where(Participant.display_name == "Nora Notebook")) is None
+    assert token_hash_of(app, nora) is None
 
 
-def test_the_notebook_page_shows_the_snippet_with_this_server(app):
-    client = app.test_client()
-    join(client, "Nora Notebook")
-    page = client.get("/account").get_data(as_text=True)
+def test_the_notebook_page_shows_the_snippet_with_this_server(app, nora):
+    page = login_client(app, nora).get("/account").get_data(as_text=True)
     assert 'SERVER = "http://localhost"' in page and "def submit(exercise" in page
     assert f'submit("{SLUG}")' in page

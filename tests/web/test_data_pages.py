@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 from factories import instructor_login, join, post_form
-from test_isic_import import isic_cli_images, make_isic_cli
+from isic_exports import isic_cli_images, make_isic_cli
 
 from grader.data import list_datasets
 from server.db import new_session

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import PROJECT_ROOT
 from factories import join
+from paths import PROJECT_ROOT
 
 from grader.exercises import load_catalog
 from server.views.exercises import render_readme
