@@ -173,6 +173,8 @@ def quota_set_command(slug: str, count: str, per: str | None) -> None:
         _run(lambda db: set_quota(db, exercise, None, back_to_default=count == "default"))
         click.echo(f"{slug}: {'the exercise.toml quota' if count == 'default' else 'no quota'}")
         return
+    if not count.isdigit():
+        raise click.BadParameter(f"{count!r}: give a whole number, `none` or `default`", param_hint="COUNT")
     if per is None:
         raise click.UsageError("give the window with --per, e.g. --per 1h")
     try:
