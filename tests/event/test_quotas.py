@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -78,3 +79,32 @@ def _participant(db, participant_id):
     from server.models import Participant
 
     return db.get(Participant, participant_id)
+
+
+def test_the_quota_holds_under_concurrent_posts(any_db_app):
+    """Eight posts at once against a quota of 2 (open limit out of the way): exactly two are queued, six get 429."""
+    app = any_db_app
+    app.config["MAX_OPEN_SUBMISSIONS"] = 100
+    token = "q" * 43
+    participant_id = make_participant(app, "Ada", token=token)
+    with new_session(app) as db:
+        set_quota(db, catalog(app)["cnn-from-scratch"], Quota(count=2, per_seconds=3600))
+    barrier = threading.Barrier(8)
+    answers: list[int] = []
+
+    def post():
+        client = app.test_client()
+        barrier.wait()
+        headers = {"Authorization": f"Bearer {token}"}
+        response = client.post("/api/exercises/cnn-from-scratch/submissions", json={"code": CODE}, headers=headers)
+        answers.append(response.status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    with new_session(app) as db:
+        stored = db.query(Submission).filter(Submission.participant_id == participant_id).count()
+    assert stored == 2
+    assert sorted(answers) == [201, 201] + [429] * 6
