@@ -102,9 +102,11 @@ def test_raw_body_and_file_upload_are_accepted_too(app, api, nora, token):
 
 def test_exercises_and_leaderboard(api, token):
     exercises = api.get("/api/exercises", headers=bearer(token)).get_json()["exercises"]
-    assert exercises[0] == {"slug": SLUG, "title": exercises[0]["title"], "image_size": 96, "time_limit": 180}
+    first = {key: exercises[0][key] for key in ("slug", "title", "image_size", "time_limit")}
+    assert first == {"slug": SLUG, "title": exercises[0]["title"], "image_size": 96, "time_limit": 180}
+    # the event state each exercise carries (open, deadline, quota) is tested in tests/event/test_event_api.py
     board = api.get(f"/api/leaderboard/{SLUG}", headers=bearer(token)).get_json()
-    assert board == {"exercise": SLUG, "rows": []}
+    assert board["exercise"] == SLUG and board["rows"] == []  # its other fields: tests/event/test_event_api.py
     assert api.get("/api/leaderboard/nope", headers=bearer(token)).status_code == 404
 
 
