@@ -31,7 +31,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     trust_proxies(app)
 
     from server import db, errors, executor_runtime, headers
-    from server.views import account, api, auth, exercises, instructor, leaderboard, submissions
+    from server.views import account, api, auth, event_admin, exercises, instructor, leaderboard, submissions
 
     db.init_app(app)
     csrf.init_app(app)
@@ -39,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     headers.init_app(app)
     for blueprint in (auth.bp, account.bp, exercises.bp, submissions.bp, leaderboard.bp, instructor.bp, api.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(event_admin.bp)  # the instructor's event controls (server/views/event_admin.py)
     csrf.exempt(api.bp)  # the API trusts no cookie, only the bearer token (see server/views/api.py)
     app.jinja_env.globals["event_title"] = lambda: app.config["EVENT_TITLE"]
     app.jinja_env.globals["announcement"] = page_announcement

@@ -28,6 +28,9 @@ EXAMPLE_CODE = (
 NULLABLE_STRING = {"type": ["string", "null"]}
 NULLABLE_NUMBER = {"type": ["number", "null"]}
 TIMESTAMP = {"type": "string", "format": "date-time", "description": "UTC, ISO 8601 with a trailing Z."}
+NULLABLE_TIME = {"oneOf": [TIMESTAMP, {"type": "null"}]}
+FINAL_BODY = {"type": "object", "required": ["final"], "properties": {"final": {"type": "boolean"}}}
+FINAL_BODY["examples"] = [{"final": True}]
 
 
 def _ref(kind: str, name: str) -> dict:
@@ -63,6 +66,22 @@ SCHEMAS: dict[str, Any] = {
             "title": {"type": "string"},
             "image_size": {"type": "integer", "description": "pixels of the square images train(data) gets"},
             "time_limit": {"type": "integer", "description": "seconds a submission may run"},
+            "open": {"type": "boolean", "description": "whether it takes submissions now"},
+            "closed_reason": {**NULLABLE_STRING, "description": "why not, in plain words; null while open"},
+            "deadline": {**NULLABLE_TIME, "description": "when submissions close"},
+            "quota": {"oneOf": [_ref("schemas", "Quota"), {"type": "null"}], "description": "null: no limit"},
+            "revealed": {"type": "boolean", "description": "whether the private board is public"},
+        },
+    },
+    "Quota": {
+        "type": "object",
+        "required": ["limit", "per_seconds", "used", "remaining", "resets_at"],
+        "properties": {
+            "limit": {"type": "integer", "minimum": 0, "description": "submissions per window (with any grant)"},
+            "per_seconds": {"type": "integer", "minimum": 1, "description": "the rolling window"},
+            "used": {"type": "integer", "minimum": 0, "description": "counted in the window"},
+            "remaining": {"type": "integer", "minimum": 0},
+            "resets_at": {**NULLABLE_TIME, "description": "when the next one frees up"},
         },
     },
     "Submission": {
@@ -82,6 +101,8 @@ SCHEMAS: dict[str, Any] = {
             "seconds",
             "created_at",
             "queue_position",
+            "eta",
+            "final",
         ],
         "properties": {
             "id": {"type": "integer", "minimum": 1},
@@ -102,6 +123,8 @@ SCHEMAS: dict[str, Any] = {
                 "minimum": 1,
                 "description": "1 = next; null unless queued",
             },
+            "eta": {**NULLABLE_TIME, "description": "expected start; null if unknown"},
+            "final": {"type": "boolean", "description": "marked final: counts for the private board (at most 2)"},
         },
     },
     "CreatedSubmission": {
@@ -127,13 +150,30 @@ SCHEMAS: dict[str, Any] = {
     },
     "LeaderboardRow": {
         "type": "object",
-        "required": ["rank", "display_name", "public_score", "submissions", "best_at"],
+        "required": ["rank", "display_name", "public_score"],
+        "description": "after the reveal: the private score and rank (private_ score, rank) and rank_change",
+        # spelt as a pattern: the served description must not carry the private field names (test_private_figures)
+        "patternProperties": {"^private_(score|rank)$": {"type": ["number", "null"]}},
         "properties": {
-            "rank": {"type": "integer", "minimum": 1},
+            "rank": {"type": ["integer", "null"], "minimum": 1, "description": "public rank (null: none)"},
             "display_name": {"type": "string"},
             "public_score": {"type": "number"},
             "submissions": {"type": "integer", "minimum": 0},
             "best_at": TIMESTAMP,
+            "rank_change": {"type": ["integer", "null"], "description": "after the reveal: places moved up"},
+        },
+    },
+    "Leaderboard": {
+        "type": "object",
+        "required": ["exercise", "rows", "dataset", "datasets", "frozen", "frozen_at", "revealed"],
+        "properties": {
+            "exercise": {"type": "string"},
+            "dataset": {**NULLABLE_STRING, "description": "the data set this board ranks (?dataset= picks one)"},
+            "datasets": {"type": "array", "items": {"type": "string"}, "description": "those with a board"},
+            "frozen": {"type": "boolean", "description": "frozen: later results are not shown"},
+            "frozen_at": NULLABLE_TIME,
+            "revealed": {"type": "boolean", "description": "the private board is public: rows carry private_*"},
+            "rows": {"type": "array", "items": _ref("schemas", "LeaderboardRow")},
         },
     },
     "CodeJSON": {
@@ -158,6 +198,9 @@ RESPONSES: dict[str, Any] = {
     "MethodNotAllowed": _error(405, "The path exists, but not with this method (any method not described here)."),
     "TooLarge": _error(413, "The request body is larger than the server accepts."),
     "TooManyRequests": _error(429, "Too many failed logins or wrong tokens from your address: wait and retry."),
+    "Closed": _error(403, "code `closed`: the exercise takes no submissions now (closed, or past its deadline)."),
+    "QuotaExhausted": _error(429, "code quota_exhausted: none left in the quota; see resets_at and Retry-After."),
+    "TooManyFinals": _error(409, "code `too_many_finals`: two submissions are final already; unmark one first."),
 }
 
 SLUG = {
@@ -182,7 +225,7 @@ def _json(schema: dict, description: str) -> dict:
 def _operation(summary: str, responses: dict, **extra: Any) -> dict:
     """An operation behind the token: every one of them can answer 401 and 429 before it runs."""
     errors = {"401": _ref("responses", "Unauthorized"), "429": _ref("responses", "TooManyRequests")}
-    return {"summary": summary, **extra, "responses": {**responses, **errors}}
+    return {"summary": summary, **extra, "responses": {**errors, **responses}}
 
 
 PATHS: dict[str, Any] = {
@@ -206,7 +249,7 @@ PATHS: dict[str, Any] = {
                         "required": ["exercises"],
                         "properties": {"exercises": {"type": "array", "items": _ref("schemas", "Exercise")}},
                     },
-                    "Slug, title, image size and time limit of each exercise.",
+                    "Each exercise: slug, title, image size, time limit, and now: open, deadline, your quota.",
                 )
             },
             operationId="listExercises",
@@ -234,8 +277,10 @@ PATHS: dict[str, Any] = {
                     },
                 },
                 "400": _ref("responses", "BadRequest"),
+                "403": _ref("responses", "Closed"),
                 "404": _ref("responses", "NotFound"),
                 "413": _ref("responses", "TooLarge"),
+                "429": _ref("responses", "QuotaExhausted"),
             },
             operationId="submit",
             description=(
@@ -286,21 +331,32 @@ PATHS: dict[str, Any] = {
             operationId="getSubmission",
         ),
     },
+    "/api/submissions/{submission_id}/final": {
+        "parameters": [SUBMISSION_ID],
+        "post": _operation(
+            "Mark one of your finished submissions as final, or unmark it.",
+            {
+                "200": _json(_ref("schemas", "Submission"), "The submission, with `final` as asked."),
+                "400": _error(400, 'The body is not {"final": true|false}, or the submission has no public score.'),
+                "404": _ref("responses", "NotFound"),
+                "409": _ref("responses", "TooManyFinals"),
+            },
+            operationId="setFinal",
+            description=(
+                "At most two submissions per exercise are final; they count for the private board. "
+                "While none is marked, your two best public scores count."
+            ),
+            requestBody={"required": True, "content": {"application/json": {"schema": FINAL_BODY}}},
+        ),
+    },
     "/api/leaderboard/{slug}": {
         "parameters": [SLUG],
         "get": _operation(
-            "The public leaderboard of an exercise (the private scores stay hidden).",
+            "The public leaderboard of an exercise (the private scores stay hidden until the reveal).",
             {
                 "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["exercise", "rows"],
-                        "properties": {
-                            "exercise": {"type": "string"},
-                            "rows": {"type": "array", "items": _ref("schemas", "LeaderboardRow")},
-                        },
-                    },
-                    "Best public score of each participant, ranked.",
+                    _ref("schemas", "Leaderboard"),
+                    "Best public score of each participant, ranked (frozen: as at the freeze).",
                 ),
                 "404": _ref("responses", "NotFound"),
             },

@@ -15,6 +15,7 @@ from server.db import get_db
 from server.errors import WorkshopError
 from server.event import exercise_json
 from server.executor_runtime import notify_executor
+from server.finals import set_final
 from server.openapi import MAX_SUBMISSION_ID, openapi_document
 from server.queueing import queue_submission
 from server.submissions import as_json, iso_utc, uploaded_code, visible_submission
@@ -83,6 +84,19 @@ def my_submissions(slug: str):
 @bp.route(f"/submissions/<int(max={MAX_SUBMISSION_ID}):submission_id>")
 def submission(submission_id: int):
     return jsonify(as_json(visible_submission(submission_id)))
+
+
+@bp.route(f"/submissions/<int(max={MAX_SUBMISSION_ID}):submission_id>/final", methods=["POST"])
+def final(submission_id: int):
+    """Mark one of your finished submissions as final (``{"final": true}``) or unmark it (``false``)."""
+    try:
+        body = request.get_json(silent=True) if request.is_json else None
+    except RecursionError:  # as in submitted_code
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("final"), bool):
+        raise WorkshopError('Send JSON of the form {"final": true} or {"final": false}.')
+    submission = set_final(get_db(), g.participant, visible_submission(submission_id), body["final"])
+    return jsonify(as_json(submission))
 
 
 @bp.route("/leaderboard/<slug>")

@@ -14,8 +14,11 @@ from server.catalog import catalog, get_exercise
 from server.datasets import active_dataset
 from server.db import get_db
 from server.errors import WorkshopError
+from server.event import exercise_json
 from server.executor_runtime import notify_executor
 from server.queueing import queue_submission
+from server.quotas import describe_seconds
+from server.scoreboard import MAX_FINAL, final_selection
 from server.submissions import my_submissions, uploaded_code
 
 bp = Blueprint("exercises", __name__)
@@ -46,13 +49,40 @@ def show(slug: str):
     exercise = get_exercise(slug)
     submissions = my_submissions(get_db(), g.participant, slug)
     code = submissions[0].code if submissions and request.args.get("restore") else exercise.starter
-    return render_template(
-        "exercises/show.html",
-        exercise=exercise,
-        readme=render_readme(exercise.readme),
-        code=code,
-        submissions=submissions,
-    )
+    return render_template("exercises/show.html", **_page(exercise, submissions, code))
+
+
+def _page(exercise, submissions, code, errors: list[str] | None = None) -> dict:
+    """What the exercise page shows: README, the code, the event's state for this participant, their submissions."""
+    db = get_db()
+    state = exercise_json(db, exercise, g.participant.id if g.participant else None)
+    counting = set()
+    if g.participant is not None:
+        counting = {row.id for row in final_selection(db, g.participant.id, exercise.slug, active_dataset(db))}
+    return {
+        "exercise": exercise,
+        "readme": render_readme(exercise.readme),
+        "code": code,
+        "submissions": submissions,
+        "state": state,
+        "blocked": blocked_reason(state),
+        "per_words": describe_seconds(state["quota"]["per_seconds"]) if state["quota"] else None,
+        "counting": counting,
+        "any_final": any(row.final for row in submissions),
+        "max_final": MAX_FINAL,
+        "errors": errors or [],
+    }
+
+
+def blocked_reason(state: dict) -> str | None:
+    """Why the submit button is disabled now (closed, past the deadline, no quota left), or None."""
+    if state["closed_reason"]:
+        return state["closed_reason"]
+    quota = state["quota"]
+    if quota and quota["remaining"] == 0:
+        per = describe_seconds(quota["per_seconds"])
+        return f"You have used all {quota['limit']} submissions allowed per {per} for this exercise."
+    return None
 
 
 @bp.route("/exercises/<slug>/starter.py")
@@ -100,24 +130,16 @@ def submit(slug: str):
             get_db(), g.participant, exercise, code, filename, current_app.config["MAX_OPEN_SUBMISSIONS"]
         )
     except WorkshopError as error:
-        return _rejected(exercise, error.message, code)
+        return _rejected(exercise, error.message, code, error.status)
     notify_executor()
     flash("Submitted. Your code is in the queue.")
     return redirect(url_for("submissions.show", submission_id=submission.id))
 
 
-def _rejected(exercise, message: str, code: bytes | str | None = None):
+def _rejected(exercise, message: str, code: bytes | str | None = None, status: int = 400):
     """Show the problem at once, keeping what the participant wrote (nothing is lost)."""
     if isinstance(code, bytes):
         code = code.decode("utf-8", errors="replace")
-    return (
-        render_template(
-            "exercises/show.html",
-            exercise=exercise,
-            readme=render_readme(exercise.readme),
-            code=code if code is not None else request.form.get("code", exercise.starter),
-            submissions=my_submissions(get_db(), g.participant, exercise.slug),
-            errors=[message],
-        ),
-        400,
-    )
+    code = code if code is not None else request.form.get("code", exercise.starter)
+    submissions = my_submissions(get_db(), g.participant, exercise.slug)
+    return render_template("exercises/show.html", **_page(exercise, submissions, code, [message])), status
