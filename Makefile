@@ -35,7 +35,7 @@ test-deps: install
 	    echo "Missing Chromium for the browser tests. Run: sudo apt-get install chromium"; exit 1; \
 	  fi; \
 	fi
-	@# a private Docker engine and a static busybox image for tests/test_docker_leftovers.py (nothing is pulled)
+	@# a private Docker engine and a static busybox image for tests/sandbox/test_docker.py (nothing is pulled)
 	@if ! command -v dockerd >/dev/null 2>&1 || ! dpkg-query -W -f='$${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io busybox-static; \

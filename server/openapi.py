@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 description of the JSON API under /api/ (served at ``GET /api/openapi.json``).
 
-tests/test_openapi.py checks that its paths and methods are exactly the app's /api/ routes, and
-tests/test_api_fuzz.py fuzzes a live server with Schemathesis against it: every status, header and body the
+tests/web/test_openapi.py checks that its paths and methods are exactly the app's /api/ routes, and
+tests/web/test_api_fuzz.py fuzzes a live server with Schemathesis against it: every status, header and body the
 API can answer is written here, including every error (``{"error": {"status", "code", "message"}}``, built
 by server/errors.py).
 """
