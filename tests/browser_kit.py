@@ -1,6 +1,7 @@
 """What the browser tests share: a real `workshop serve` on loopback, Debian's Chromium, screenshots.
 
-Import the fixtures into a test module (``from browser_kit import live_server, page, shot``); mark the
+tests/conftest.py loads this module as a plugin, so the fixtures (``live_server``, ``live_env``, ``page``)
+are there for every test; import the helpers (``shot``, ``workshop``, ``join_in_browser``...). Mark the
 module ``slow``, ``sandbox`` and ``browser``.
 """
 

@@ -17,7 +17,7 @@ from server.db import new_session, upgrade_database
 from server.models import EventSettings
 from server.passwords import hash_password
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "browser_kit"]  # browser_kit: live_server, live_env and page for the browser tests
 
 
 @pytest.fixture(scope="session")

@@ -2,80 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
+from browser_kit import shot
 from factories import EVENT_PASSWORD, INSTRUCTOR_PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.browser]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = Path(os.environ.get("WORKSHOP_SCREENSHOTS", "/tmp/workshop-screenshots"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def live_server(tmp_path, data_dir):
-    """`workshop init` + `workshop serve` in a subprocess, on a free loopback port, with one worker slot."""
-    env = {
-        **os.environ,
-        "WORKSHOP_INSTANCE_PATH": str(tmp_path),
-        "WORKSHOP_DATA_DIR": str(data_dir),
-        "WORKSHOP_EVENT_PASSWORD": EVENT_PASSWORD,
-        "WORKSHOP_INSTRUCTOR_PASSWORD": INSTRUCTOR_PASSWORD,
-    }
-    workshop = [sys.executable, "-m", "server.cli"]
-    subprocess.run([*workshop, "init"], env=env, check=True, capture_output=True)
-    port = free_port()
-    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [*workshop, "serve", "--port", str(port), "--slots", "1"], env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(url + "/login", timeout=1)  # noqa: S310 - loopback only
-            break
-        except OSError:
-            time.sleep(0.2)
-    yield url
-    server.terminate()
-    server.wait(timeout=20)
-    log.close()
-
-
-@pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-            ],
-        )
-        yield browser.new_page(viewport={"width": 1200, "height": 900})
-        browser.close()
-
-
-def shot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def test_join_submit_and_see_the_score_in_a_browser(live_server, page):
