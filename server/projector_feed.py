@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -86,8 +88,10 @@ def event_stream(
     timing: FeedTiming,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    gone: Callable[[], bool] = lambda: False,
 ) -> Iterator[str]:
-    """``data: <snapshot>`` when the snapshot changed, ``: keepalive`` when idle, for ``timing.max_seconds``."""
+    """``data: <snapshot>`` when the snapshot changed, ``: keepalive`` when idle, for ``timing.max_seconds`` or
+    until the browser is ``gone`` (its request thread is free at once, not at the next failed write)."""
     started = last_write = clock()
     last_body = None
     yield "retry: 3000\n\n"  # the browser reconnects 3 s after the stream ends or breaks
@@ -104,9 +108,27 @@ def event_stream(
         elif now - last_write >= timing.keepalive_seconds:
             yield ": keepalive\n\n"
             last_write = now
-        if now - started >= timing.max_seconds:
+        if now - started >= timing.max_seconds or gone():
             return
         sleep(timing.poll_seconds)
+
+
+def client_gone(connection: socket.socket | None) -> Callable[[], bool]:
+    """Whether the browser closed the connection (gunicorn passes its socket as ``gunicorn.socket``): readable
+    with nothing to read is the end of the stream. Without a socket, the next failed write ends the stream."""
+
+    def gone() -> bool:
+        if connection is None:
+            return False
+        try:
+            readable, _, _ = select.select([connection], [], [], 0)
+            return bool(readable) and connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except (OSError, ValueError):
+            return True
+
+    return gone
 
 
 class StreamSlots:

@@ -181,7 +181,6 @@
     text($("queue-length"), String(latest.queue_length));
     $("announcement").hidden = !latest.announcement;
     text($("announcement"), latest.announcement || "");
-    text($("join-url"), latest.join_url);
     renderRotation();
     renderCountdown(entry);
     if (revealing === entry.slug && !force) return;  // the reveal owns the table while it plays
@@ -189,7 +188,9 @@
   }
 
   function renderCountdown(entry) {
-    let label = entry.open ? "—" : "Closed";
+    $("deadline").hidden = entry.open && !entry.deadline;
+    text($("countdown-label"), entry.open ? "Closes in" : "Submissions");
+    let label = "Closed";
     if (entry.deadline && entry.open) {
       const left = Math.max(0, Math.floor((Date.parse(entry.deadline) - Date.now()) / 1000));
       const hours = Math.floor(left / 3600);

@@ -6,7 +6,15 @@ from flask import Blueprint, Response, current_app, g, jsonify, render_template,
 
 from server.catalog import catalog
 from server.errors import NotFound
-from server.projector_feed import app_snapshot, event_stream, feed_timing, join_url, qr_data_uri, stream_slots
+from server.projector_feed import (
+    app_snapshot,
+    client_gone,
+    event_stream,
+    feed_timing,
+    join_url,
+    qr_data_uri,
+    stream_slots,
+)
 
 bp = Blueprint("projector", __name__)
 
@@ -35,7 +43,8 @@ def feed():
     counted = not g.is_instructor
     if counted and not slots.take():
         return Response("Too many projector streams; poll /projector/snapshot.json.", 503, {"Retry-After": "30"})
-    body = event_stream(app, join_url(app, request.host_url), feed_timing(app))
+    gone = client_gone(request.environ.get("gunicorn.socket"))
+    body = event_stream(app, join_url(app, request.host_url), feed_timing(app), gone=gone)
     response = Response(body, mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"

@@ -91,7 +91,7 @@ def test_the_page_shows_the_qr_code_and_needs_a_login(app):
     page = login_client(app, ada).get("/projector?exercise=cnn-from-scratch")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and 'data-stay="cnn-from-scratch"' in html
-    assert "data:image/svg+xml" in html and "https://short.example/dl" in html
+    assert "data:image/svg+xml" in html and 'data-url="https://short.example/dl"' in html
     assert login_client(app, ada).get("/projector?exercise=nope").status_code == 404
     assert app.test_client().get("/projector").status_code == 302
     assert app.test_client().get("/projector/feed").status_code == 302
