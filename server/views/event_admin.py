@@ -27,7 +27,6 @@ from server.event import (
 )
 from server.event_status import event_status
 from server.quotas import describe_seconds
-from server.submissions import iso_utc
 
 bp = Blueprint("event_admin", __name__, url_prefix="/instructor/event")
 
@@ -111,7 +110,7 @@ def deadline():
         return f"{exercise.title}: no deadline."
     moment = _when()
     set_deadline(get_db(), exercise, moment)
-    return f"{exercise.title}: deadline {iso_utc(moment)}."
+    return f"{exercise.title}: deadline {moment:%Y-%m-%d %H:%M} UTC."
 
 
 @bp.route("/quota", methods=["POST"])
@@ -164,10 +163,10 @@ def freeze_board():
         return "The boards are live again."
     if what == "at":
         moment = freeze(get_db(), _when())
-        return f"The boards freeze at {iso_utc(moment)}."
+        return f"The boards freeze at {moment:%Y-%m-%d %H:%M} UTC."
     if what == "now":
         moment = freeze(get_db())
-        return f"The boards are frozen since {iso_utc(moment.replace(microsecond=0))}."
+        return f"The boards are frozen since {moment:%H:%M:%S} UTC."
     raise WorkshopError("Choose freeze now, freeze at a time, or unfreeze.")
 
 
