@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from server import db, errors, executor_runtime, headers
     from server.views import account, api, auth, event_admin, exercises, instructor, leaderboard, submissions
+    from server.views import projector as projector_views
 
     db.init_app(app)
     csrf.init_app(app)
@@ -40,6 +41,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     for blueprint in (auth.bp, account.bp, exercises.bp, submissions.bp, leaderboard.bp, instructor.bp, api.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(event_admin.bp)  # the instructor's event controls (server/views/event_admin.py)
+    app.register_blueprint(projector_views.bp)  # the room's full-screen board (server/views/projector.py)
     csrf.exempt(api.bp)  # the API trusts no cookie, only the bearer token (see server/views/api.py)
     app.jinja_env.globals["event_title"] = lambda: app.config["EVENT_TITLE"]
     app.jinja_env.globals["announcement"] = page_announcement
