@@ -21,7 +21,7 @@ def defaults(instance_path: str) -> dict:
         "DOCKER_IMAGE": "workshop-server:latest",
         "KERAS_HOME": str(instance / "keras"),
         "SLOTS": 1,
-        "MAX_OPEN_SUBMISSIONS": 3,  # queued or running per participant (fair turns: one job each in the queue)
+        "MAX_OPEN_SUBMISSIONS": 1,  # queued or running per participant (fair turns: one job each in the queue)
         "PUBLIC_URL": "",  # the join URL shown on the projector (e.g. a short link); default: the address used
         "ETA_WINDOW": 20,  # recent finished jobs of an exercise whose median run time makes the ETA
         "EVENT_TITLE": "Deep learning for skin-lesion images",

@@ -13,9 +13,7 @@ from server.event import check_open
 from server.models import OPEN_STATUSES, Participant, Submission, utcnow
 from server.quotas import QuotaExhausted, check_quota
 
-MAX_OPEN_SUBMISSIONS = (
-    3  # TEMP queued or running per participant (WORKSHOP_MAX_OPEN_SUBMISSIONS), so nobody fills the queue
-)
+MAX_OPEN_SUBMISSIONS = 1  # queued or running per participant (WORKSHOP_MAX_OPEN_SUBMISSIONS): fair turns
 
 
 def queue_submission(

@@ -30,7 +30,7 @@ def add_submissions(app, count: int, name: str = "Ada") -> list[int]:
     with new_session(app) as db:
         participant = db.get(Participant, participant_id)
         exercise = catalog(app)["cnn-from-scratch"]
-        return [queue_submission(db, participant, exercise, CODE, None).id for _ in range(count)]
+        return [queue_submission(db, participant, exercise, CODE, None, max_open=count).id for _ in range(count)]
 
 
 def row_of(app, submission_id: int) -> Submission:

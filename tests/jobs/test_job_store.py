@@ -31,7 +31,7 @@ def add_submissions(app, count: int, name: str = "Ada") -> list[int]:
         participant = db.get(Participant, participant_id)
         exercise = catalog(app)["cnn-from-scratch"]
         for _ in range(count):
-            ids.append(queue_submission(db, participant, exercise, CODE, None).id)
+            ids.append(queue_submission(db, participant, exercise, CODE, None, max_open=count).id)
     return ids
 
 
@@ -96,11 +96,12 @@ def test_infrastructure_failures_are_retried_then_recorded(app, store):
 def test_a_participant_cannot_flood_the_queue(app):
     from server.errors import WorkshopError
 
-    first, *_ = add_submissions(app, 3)
+    first, *_ = add_submissions(app, 1)
     with new_session(app) as db:
         participant = db.get(Submission, first).participant
-        with pytest.raises(WorkshopError, match="already have 3 submissions"):
+        with pytest.raises(WorkshopError, match="already have a submission waiting or running"):
             queue_submission(db, participant, catalog(app)["cnn-from-scratch"], CODE, None)
+        queue_submission(db, participant, catalog(app)["fine-tuning"], CODE, None, max_open=2)  # configurable
 
 
 def test_leaderboard_keeps_each_participants_best(app, store):

@@ -87,6 +87,7 @@ def test_submit_follow_and_list_with_a_token(app, api, nora, token):
 
 
 def test_raw_body_and_file_upload_are_accepted_too(app, api, nora, token):
+    app.config["MAX_OPEN_SUBMISSIONS"] = 2
     raw = api.post(
         f"/api/exercises/{SLUG}/submissions", data=TRAIN, content_type="text/x-python", headers=bearer(token)
     )
@@ -182,14 +183,16 @@ def test_one_participant_cannot_read_anothers_submission(app, api, token):
     assert api.get(f"/api/exercises/{SLUG}/submissions", headers=bearer(other_token)).get_json() == {"submissions": []}
 
 
-def test_the_queue_limit_holds_for_the_api_too(api, token):
-    for _ in range(3):
-        assert (
-            api.post(f"/api/exercises/{SLUG}/submissions", json={"code": TRAIN}, headers=bearer(token)).status_code
-            == 201
-        )
+def test_the_queue_limit_holds_for_the_api_too(app, api, token):
+    """One open job per participant by default (fair turns); WORKSHOP_MAX_OPEN_SUBMISSIONS allows more."""
+    first = api.post(f"/api/exercises/{SLUG}/submissions", json={"code": TRAIN}, headers=bearer(token))
+    assert first.status_code == 201
     response = api.post(f"/api/exercises/{SLUG}/submissions", json={"code": TRAIN}, headers=bearer(token))
-    assert response.status_code == 400 and "waiting or running" in response.get_json()["error"]["message"]
+    error = response.get_json()["error"]
+    assert response.status_code == 400 and error["code"] == "too_many_open" and "waiting or running" in error["message"]
+    app.config["MAX_OPEN_SUBMISSIONS"] = 2
+    second = api.post(f"/api/exercises/{SLUG}/submissions", json={"code": TRAIN}, headers=bearer(token))
+    assert second.status_code == 201
 
 
 def test_making_a_token_needs_a_participant_and_a_csrf_token(app, nora):
