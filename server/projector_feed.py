@@ -30,6 +30,7 @@ from server.submissions import iso_utc
 
 log = logging.getLogger(__name__)
 
+_cache_lock = threading.Lock()
 ROWS_SHOWN = 12  # rows a room can read from the back; the reveal plays these from the last to the first
 
 
@@ -77,9 +78,23 @@ def snapshot(db, exercises: list[Exercise], url: str, now: datetime | None = Non
 
 
 def app_snapshot(app: Flask, url: str) -> dict:
-    """A snapshot read in a database session of its own, closed before returning (no request session is held)."""
+    """A snapshot read in a database session of its own, closed before returning (no request session is held).
+
+    Streams and polling pages share one snapshot per PROJECTOR_CACHE_SECONDS (0.4 s; none under TESTING): a room
+    of pages costs one set of board queries per poll, not one each."""
+    max_age = app.config.get("PROJECTOR_CACHE_SECONDS", 0.0 if app.testing else 0.4)
+    cache = app.extensions.setdefault("projector_snapshots", {})
+    with _cache_lock:
+        made, body = cache.get(url, (float("-inf"), None))
+        if time.monotonic() - made < max_age:
+            return body
     with app.app_context(), new_session(app) as db:
-        return snapshot(db, list(catalog(app).values()), url)
+        body = snapshot(db, list(catalog(app).values()), url)
+    with _cache_lock:
+        if len(cache) >= 16:  # the URL follows the Host header: never let it grow the cache
+            cache.clear()
+        cache[url] = (time.monotonic(), body)
+    return body
 
 
 def event_stream(

@@ -37,6 +37,12 @@ def record(app, name: str, public: float, private: float) -> None:
     make_submission(app, make_participant(app, name), status="done", public_score=public, private_score=private)
 
 
+def join_as_viewer(page, url: str) -> None:
+    """Join, and wait until the join has landed (the click does not wait for the next page)."""
+    join_in_browser(page, url, "Watcher")
+    page.wait_for_url(lambda address: "/join" not in address)
+
+
 def wait_for(page, script: str, seconds: float = 15) -> None:
     """Poll ``script`` until true (wait_for_function evaluates strings, which the page's CSP forbids)."""
     deadline = time.monotonic() + seconds
@@ -46,7 +52,7 @@ def wait_for(page, script: str, seconds: float = 15) -> None:
 
 
 def test_a_new_score_appears_without_a_reload_and_is_highlighted(live_server, live_db, page):
-    join_in_browser(page, live_server, "Watcher")
+    join_as_viewer(page, live_server)
     page.set_viewport_size({"width": 1280, "height": 720})
     page.goto(live_server + "/projector?exercise=cnn-from-scratch")
     page.wait_for_selector("#board-empty", state="visible")
@@ -83,6 +89,7 @@ def test_the_reveal_plays_from_the_last_place_to_the_first(live_server, live_db,
     for name, (public, private) in SCORES.items():
         record(live_db, name, public, private)
     instructor_in_browser(page, live_server)  # even the instructor's laptop shows the public board
+    page.wait_for_url(lambda address: "/login" not in address)
     page.set_viewport_size({"width": 1920, "height": 1080})
     page.goto(live_server + "/projector?exercise=cnn-from-scratch")
     wait_for(page, "document.querySelectorAll('#board-rows tr').length === 4")
@@ -114,7 +121,7 @@ def test_the_join_url_and_its_qr_code_are_shown(live_server, live_db, live_env, 
 
     from server.projector_feed import qr_data_uri
 
-    join_in_browser(page, live_server, "Watcher")
+    join_as_viewer(page, live_server)
     workshop("event", "announce", "Pizza at noon in room 2", env=live_env)
     workshop("event", "freeze", env=live_env)
     workshop("event", "deadline", "cnn-from-scratch", "+30m", env=live_env)
