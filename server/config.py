@@ -23,7 +23,11 @@ def defaults(instance_path: str) -> dict:
         "SLOTS": 1,
         "MAX_OPEN_SUBMISSIONS": 1,  # queued or running per participant (fair turns: one job each in the queue)
         "PUBLIC_URL": "",  # the join URL shown on the projector (e.g. a short link); default: the address used
-        "ETA_WINDOW": 20,  # recent finished jobs of an exercise whose median run time makes the ETA
+        # the projector's pushed updates (server/projector_feed.py)
+        "PROJECTOR_POLL_SECONDS": 0.5,  # how often a stream looks for a changed board
+        "PROJECTOR_STREAM_SECONDS": 3600,  # a stream ends after this (the browser reconnects); 0: one snapshot
+        "PROJECTOR_CACHE_SECONDS": 0.4,  # streams and polling pages share one snapshot this long
+        "PROJECTOR_MAX_STREAMS": 8,  # participants' open streams; past it their page polls (the instructor never waits)
         "EVENT_TITLE": "Deep learning for skin-lesion images",
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         # Failed logins (server/throttle.py): the limits count wrong passwords per round of LOGIN_WINDOW_SECONDS;

@@ -80,9 +80,9 @@ def snapshot(db, exercises: list[Exercise], url: str, now: datetime | None = Non
 def app_snapshot(app: Flask, url: str) -> dict:
     """A snapshot read in a database session of its own, closed before returning (no request session is held).
 
-    Streams and polling pages share one snapshot per PROJECTOR_CACHE_SECONDS (0.4 s; none under TESTING): a room
+    Streams and polling pages share one snapshot per PROJECTOR_CACHE_SECONDS (0.4 s): a room
     of pages costs one set of board queries per poll, not one each."""
-    max_age = app.config.get("PROJECTOR_CACHE_SECONDS", 0.0 if app.testing else 0.4)
+    max_age = app.config["PROJECTOR_CACHE_SECONDS"]
     cache = app.extensions.setdefault("projector_snapshots", {})
     with _cache_lock:
         made, body = cache.get(url, (float("-inf"), None))
@@ -165,15 +165,12 @@ _slots_lock = threading.Lock()
 def stream_slots(app: Flask) -> StreamSlots:
     with _slots_lock:
         if "projector_streams" not in app.extensions:
-            app.extensions["projector_streams"] = StreamSlots(app.config.get("PROJECTOR_MAX_STREAMS", 8))
+            app.extensions["projector_streams"] = StreamSlots(app.config["PROJECTOR_MAX_STREAMS"])
         return app.extensions["projector_streams"]
 
 
 def feed_timing(app: Flask) -> FeedTiming:
-    """The stream's timing; under TESTING a stream sends one snapshot and ends unless a test sets its length
-    (PROJECTOR_STREAM_SECONDS), so a test client that reads whole bodies (the route walkers) returns."""
-    default = 0.0 if app.testing else FeedTiming.max_seconds
+    """The stream's timing (PROJECTOR_STREAM_SECONDS 0: one snapshot, then the stream ends)."""
     return FeedTiming(
-        poll_seconds=app.config.get("PROJECTOR_POLL_SECONDS", FeedTiming.poll_seconds),
-        max_seconds=app.config.get("PROJECTOR_STREAM_SECONDS", default),
+        poll_seconds=app.config["PROJECTOR_POLL_SECONDS"], max_seconds=app.config["PROJECTOR_STREAM_SECONDS"]
     )

@@ -71,6 +71,9 @@ def make_app(tmp_path, data_dir, database_url: str):
             "KERAS_HOME": str(tmp_path / "keras"),
             "EXERCISES_DIR": str(PROJECT_ROOT / "exercises"),
             "SANDBOX": "bwrap",
+            # a projector stream sends one snapshot and ends, so that walkers reading whole bodies return
+            "PROJECTOR_STREAM_SECONDS": 0,
+            "PROJECTOR_CACHE_SECONDS": 0,
         }
     )
     upgrade_database(app)
