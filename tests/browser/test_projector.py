@@ -139,3 +139,23 @@ def test_the_join_url_and_its_qr_code_are_shown(live_server, live_db, live_env, 
     time.sleep(1.2)
     assert page.inner_text("#countdown") != countdown  # it ticks
     shot(page, "projector-frozen-announcement")
+
+
+def test_without_an_exercise_the_projector_rotates_through_those_with_scores(live_server, live_db, page):
+    """Every 20 s the next exercise with results; exercises without any are skipped (a fake clock, no waiting)."""
+    make_submission(live_db, make_participant(live_db, "Ada"), status="done", public_score=0.7, private_score=0.6)
+    bo = make_participant(live_db, "Bo")
+    make_submission(live_db, bo, slug="fine-tuning", status="done", public_score=0.8, private_score=0.5)
+    join_as_viewer(page, live_server)
+    page.clock.install()
+    page.goto(live_server + "/projector")
+    wait_for(page, "document.querySelectorAll('#board-rows tr').length === 1")
+    titles = [page.inner_text("#exercise-title")]
+    for _ in range(3):
+        page.clock.fast_forward(21_000)
+        wait_for(page, f"document.getElementById('exercise-title').innerText !== {titles[-1]!r}")
+        wait_for(page, "document.querySelectorAll('#board-rows tr').length === 1")
+        titles.append(page.inner_text("#exercise-title"))
+    assert len(set(titles)) == 2, titles  # the two exercises with results, in turn; none of the three others
+    assert titles[0] == titles[2] and titles[1] == titles[3]
+    assert any(title.startswith("Fine-tuning") for title in titles), titles
