@@ -37,7 +37,8 @@ def load_user():
     if g.participant is None and not g.is_instructor and request.endpoint not in PUBLIC_ENDPOINTS:
         if wants_json():
             abort(401, "Log in first.")
-        return redirect(url_for("auth.login", next=request.path))
+        login = "auth.instructor_login" if request.path.startswith("/instructor") else "auth.login"
+        return redirect(url_for(login, next=request.path))
     return None
 
 

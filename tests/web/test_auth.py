@@ -13,6 +13,14 @@ def test_every_page_needs_a_login(client):
         assert "/login" in response.headers["Location"]
 
 
+def test_the_instructors_pages_send_to_the_instructor_login_and_back(client):
+    response = client.get("/instructor/event/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/instructor/login?next=/instructor/event/"
+    after = post_form(client, "/instructor/login?next=/instructor/event/", {"password": INSTRUCTOR_PASSWORD})
+    assert after.status_code == 302 and after.headers["Location"] == "/instructor/event/"
+
+
 def test_json_pages_answer_401_without_login(client):
     response = client.get("/submissions/1.json")
     assert response.status_code == 401
