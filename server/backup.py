@@ -136,11 +136,16 @@ FACTS_SQL = {
 
 def copy_sqlite(url: str, copy: Path) -> dict:
     """A consistent copy with SQLite's online backup API (writers keep going meanwhile); facts read from it."""
-    source = sqlite3.connect(sqlite_path(url), timeout=30)
+    database = sqlite_path(url)
+    if not database.is_file():
+        raise BackupError(f"no database at {database}: run `workshop init` first")
+    source = sqlite3.connect(database, timeout=30)
     target = sqlite3.connect(copy)
     try:
         source.backup(target, pages=1024)
         return {name: (target.execute(sql).fetchone() or [None])[0] for name, sql in FACTS_SQL.items()}
+    except sqlite3.Error as error:
+        raise BackupError(f"the database at {database} could not be copied: {error}") from None
     finally:
         target.close()
         source.close()
