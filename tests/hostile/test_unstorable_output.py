@@ -123,7 +123,8 @@ def test_a_submission_raising_a_surrogate_and_a_nul_is_recorded_and_the_slot_goe
     with new_session(any_db_app) as db:
         participant, exercise = db.get(Participant, participant_id), catalog(any_db_app)["cnn-from-scratch"]
         ids = [
-            queue_submission(db, participant, exercise, code, None).id for code in (RAISES_SURROGATE_AND_NUL, TRIVIAL)
+            queue_submission(db, participant, exercise, code, None, max_open=2).id
+            for code in (RAISES_SURROGATE_AND_NUL, TRIVIAL)
         ]
 
     settings = grading_settings(any_db_app)
