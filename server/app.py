@@ -33,6 +33,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from server import db, errors, executor_runtime, headers
     from server.views import account, api, auth, event_admin, exercises, instructor, leaderboard, submissions
     from server.views import projector as projector_views
+    from server.views import takeaway as takeaway_views
+    from server.views.instructor_export import bp as export_bp
 
     db.init_app(app)
     csrf.init_app(app)
@@ -42,6 +44,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.register_blueprint(event_admin.bp)  # the instructor's event controls (server/views/event_admin.py)
     app.register_blueprint(projector_views.bp)  # the room's full-screen board (server/views/projector.py)
+    app.register_blueprint(takeaway_views.bp)  # a participant's own work as one zip (server/views/takeaway.py)
+    app.register_blueprint(export_bp)  # export zip and backup notes (server/views/instructor_export.py)
     csrf.exempt(api.bp)  # the API trusts no cookie, only the bearer token (see server/views/api.py)
     app.jinja_env.globals["event_title"] = lambda: app.config["EVENT_TITLE"]
     app.jinja_env.globals["announcement"] = page_announcement

@@ -2,13 +2,15 @@
 
 One module per command group: ``init`` (database and passwords), ``serve`` (web server and worker slots),
 ``grading`` (grade, exercises, sandbox check, weights), ``data`` (data sets), ``event`` (event and
-quota: open, close, deadlines, freeze, reveal, announcements), ``export``.
+quota: open, close, deadlines, freeze, reveal, announcements), ``export``, ``backup`` (backup, restore,
+reset), ``takeaway`` (each participant's work as a zip).
 """
 
 from __future__ import annotations
 
 from flask import Flask
 
+from server.cli.backup import backup_command, reset_command, restore_command
 from server.cli.data import data_group
 from server.cli.event import event_group, quota_group
 from server.cli.export import export_command
@@ -20,6 +22,7 @@ from server.cli.grading import (
 )
 from server.cli.init import init_command
 from server.cli.serve import serve_command, worker_command
+from server.cli.takeaway import takeaway_command
 
 
 def register_commands(app: Flask) -> None:
@@ -36,5 +39,9 @@ def register_commands(app: Flask) -> None:
         sandbox_group,
         event_group,
         quota_group,
+        takeaway_command,
+        backup_command,
+        restore_command,
+        reset_command,
     ):
         app.cli.add_command(command)
