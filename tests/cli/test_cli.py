@@ -140,14 +140,13 @@ def test_grade_names_unknown_exercises(runner, tmp_path):
 
 
 def test_export_writes_participants_submissions_code_and_leaderboards(app, runner, tmp_path):
-    from factories import join
-    from test_job_store import add_submissions
+    from factories import join, make_participant, make_submission
 
     from grader.grading import GradeResult
     from server.job_store import DatabaseJobStore
 
     join(app.test_client(), "Bob")
-    add_submissions(app, 1, "Ada")
+    make_submission(app, make_participant(app, "Ada"), code="def train(data):\n    pass\n")
     store = DatabaseJobStore(app)
     job = store.claim_next_job("w", 60)
     store.record_result(job, GradeResult(status="done", public_score=0.8, private_score=0.7))
