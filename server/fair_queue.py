@@ -45,6 +45,7 @@ class QueuedJob:
     exercise_slug: str
     created_at: datetime
     ready: bool
+    priority: int = 0  # below 0: the instructor's reruns, after everyone's own jobs
 
 
 def queued_jobs(db, now: datetime) -> list[QueuedJob]:
@@ -55,6 +56,7 @@ def queued_jobs(db, now: datetime) -> list[QueuedJob]:
             Submission.exercise_slug,
             Submission.created_at,
             or_(Submission.not_before.is_(None), Submission.not_before <= now),
+            Submission.priority,
         ).where(Submission.status == "queued")
     ).all()
     return [QueuedJob(*row) for row in rows]
@@ -74,7 +76,8 @@ def _ordered(db, now: datetime) -> list[QueuedJob]:
     seen: dict[int, int] = defaultdict(int)
     keyed = []
     for job in jobs:
-        keyed.append(((seen[job.participant_id], used.get(job.participant_id, 0.0), job.created_at, job.id), job))
+        turn = (-job.priority, seen[job.participant_id], used.get(job.participant_id, 0.0), job.created_at, job.id)
+        keyed.append((turn, job))
         seen[job.participant_id] += 1
     return [job for _key, job in sorted(keyed, key=lambda pair: pair[0])]
 

@@ -48,6 +48,12 @@ class Participant(Base):
     last_login_at: Mapped[datetime | None]
     # written whenever a submission is queued: the row lock that makes the open-submission limit atomic
     last_submitted_at: Mapped[datetime | None]
+    # the instructor's moderation: hidden from the boards, or disqualified with a reason the participant sees
+    hidden: Mapped[bool] = mapped_column(default=False, server_default=false())
+    disqualified_reason: Mapped[str | None] = mapped_column(Text)
+    # a one-time password-reset code (SHA-256 of it) the instructor handed over, and until when it works
+    reset_code_hash: Mapped[str | None] = mapped_column(String(64))
+    reset_code_expires_at: Mapped[datetime | None]
 
     submissions: Mapped[list[Submission]] = relationship(back_populates="participant")
 
@@ -88,6 +94,11 @@ class Submission(Base):
     finished_at: Mapped[datetime | None]
     # marked by its participant as one of (at most two) final submissions for the private board
     final: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # earlier verdicts of a rescored or rerun submission (the newest counts), oldest first
+    verdicts: Mapped[list | None] = mapped_column(JSON)
+    # a rerun the instructor queued: after everyone's own jobs (priority below 0), never charged to a quota
+    priority: Mapped[int] = mapped_column(default=0, server_default="0")
+    charged: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     participant: Mapped[Participant] = relationship(back_populates="submissions")
 
@@ -121,6 +132,8 @@ class WorkerSlot(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)  # host:pid:slot-N
+    uid: Mapped[int | None]  # the sandbox uid the slot runs jobs as
+    gpu: Mapped[int | None]  # the GPU index it owns (None: CPU)
     state: Mapped[str] = mapped_column(String(16), default="idle")  # idle, busy, paused, stopped, dead
     reason: Mapped[str | None] = mapped_column(Text)
     paused_until: Mapped[datetime | None]
@@ -156,3 +169,15 @@ class QuotaGrant(Base):
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), primary_key=True)
     extra: Mapped[int] = mapped_column(default=0)
+
+
+class NameChange(Base):
+    """A participant's earlier display name: renames keep their history."""
+
+    __tablename__ = "name_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    old_name: Mapped[str] = mapped_column(String(32))
+    new_name: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -45,10 +45,10 @@ class QuotaStatus:
 
 
 def counted():
-    """The submissions a quota counts."""
+    """The submissions a quota counts (not the instructor's reruns: they are never charged)."""
     infrastructure = and_(Submission.status == "failed", Submission.error_kind == "infrastructure")
     cancelled_unstarted = and_(Submission.status == "cancelled", Submission.started_at.is_(None))
-    return not_(or_(infrastructure, cancelled_unstarted))
+    return and_(Submission.charged.is_(True), not_(or_(infrastructure, cancelled_unstarted)))
 
 
 def quota_status(db, participant_id: int, slug: str, quota: Quota | None, now: datetime | None = None):

@@ -87,3 +87,16 @@ def test_positions_and_etas_replay_the_order_on_the_working_slots(app):
     starts = [round((places[job].eta - now).total_seconds()) for job in queued]
     assert starts == [0, 0, 100, 100, 200]
     assert {place.slots for place in places.values()} == {2}
+
+
+def test_the_instructors_reruns_wait_behind_everyones_own_jobs_and_cost_no_quota(app):
+    from grader.exercises import Quota
+    from server.quotas import quota_status
+
+    now = utcnow()
+    ada, bob = make_participant(app, "Ada"), make_participant(app, "Bob")
+    rerun = make_submission(app, ada, created_at=now - timedelta(minutes=9), priority=-1, charged=False)
+    own = make_submission(app, bob, created_at=now - timedelta(minutes=1))
+    with new_session(app) as db:
+        assert fair_order(db, now) == [own, rerun]
+        assert quota_status(db, ada, "cnn-from-scratch", Quota(2, 3600), now).used == 0
