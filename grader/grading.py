@@ -201,8 +201,13 @@ def grade(
     uid: int = BASE_UID,
     on_progress: Callable[[Progress], None] | None = None,
     gpu: int | None = None,
+    keep_predictions: Path | None = None,
 ) -> GradeResult:
-    """Run one submission through the sandbox and score it; never raises for a participant's mistake."""
+    """Run one submission through the sandbox and score it; never raises for a participant's mistake.
+
+    With ``keep_predictions``, the validated predictions of a scored job are written there (so a rescore
+    needs no training).
+    """
     started = time.monotonic()
     try:
         code = check_source(code)
@@ -224,7 +229,7 @@ def grade(
         except SandboxUnavailable as error:  # our side (e.g. no cgroup for the job): retried, never charged
             result = GradeResult(status="failed", error_kind="infrastructure", message=f"the sandbox refused: {error}")
         else:
-            result = _interpret(run, job.out_dir, dataset)
+            result = _interpret(run, job.out_dir, dataset, keep_predictions)
     finally:
         if job is not None:
             backend.release(job)  # e.g. unmount the output folder, now that the host has read it
@@ -257,7 +262,7 @@ def _sandbox_job(
     )
 
 
-def _interpret(run: SandboxResult, out_dir: Path, dataset: DatasetPaths) -> GradeResult:
+def _interpret(run: SandboxResult, out_dir: Path, dataset: DatasetPaths, keep: Path | None = None) -> GradeResult:
     """Turn what the sandbox left behind into a verdict; only the host's own scoring produces scores."""
     status = read_status(out_dir)
     history = read_progress(out_dir)
@@ -285,6 +290,8 @@ def _interpret(run: SandboxResult, out_dir: Path, dataset: DatasetPaths) -> Grad
     except InvalidPredictions as error:
         return GradeResult(status="failed", error_kind="invalid_predictions", message=str(error), **base)
     metrics = score_predictions(predictions, read_test_labels(dataset))
+    if keep is not None:
+        write_predictions(predictions, keep)
     return GradeResult(
         status="done",
         public_score=metrics["public"]["roc_auc"],
@@ -296,3 +303,16 @@ def _interpret(run: SandboxResult, out_dir: Path, dataset: DatasetPaths) -> Grad
 
 def _clean_info(info: dict) -> dict:
     return {str(key)[:40]: str(value)[:300] for key, value in list(info.items())[:20]}
+
+
+def write_predictions(predictions: Mapping[str, float], path: Path) -> None:
+    """Validated predictions as image_id,malignant (exact floats), written atomically, 0600."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=".keep-", suffix=".csv", dir=path.parent)  # created 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write("image_id,malignant\n" + "".join(f"{key},{value!r}\n" for key, value in predictions.items()))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import select, update
@@ -21,6 +22,17 @@ LIVE_LOG_CHARS = 20000
 RETRY_BASE_SECONDS = 10  # an infrastructure retry waits 10 s, then 30 s, 90 s ... (capped)
 RETRY_MAX_SECONDS = 600
 CLAIM_TRIES = 5  # candidates a worker tries when others claim them first
+RESTART_NOTE = "your job was restarted because its worker stopped"
+
+
+def add_note(notes: list | None, note: str) -> list:
+    """The submission's notes with ``note`` appended (the oldest dropped beyond MAX_NOTES)."""
+    return [*(notes or [])[-(MAX_NOTES - 1) :], storable_text(note, 300)]
+
+
+def predictions_path(app: Flask, submission_id: int) -> Path:
+    """Where a graded job's validated predictions are kept: WORK_DIR/predictions/<id>.csv (0600)."""
+    return Path(app.config["WORK_DIR"]) / "predictions" / f"{int(submission_id)}.csv"
 
 
 def retry_delay(attempts: int) -> float:
@@ -88,17 +100,19 @@ class DatabaseJobStore:
                 finished_at=now,
             )
         )
-        db.execute(
-            update(Submission)
-            .where(*expired)
-            .values(
-                status="queued",
-                claim_token=None,
-                worker=None,
-                lease_expires_at=None,
-                not_before=now + timedelta(seconds=RETRY_BASE_SECONDS),
+        for row in db.execute(select(Submission.id, Submission.notes).where(*expired)).all():
+            db.execute(
+                update(Submission)
+                .where(Submission.id == row.id, *expired)
+                .values(
+                    status="queued",
+                    claim_token=None,
+                    worker=None,
+                    lease_expires_at=None,
+                    not_before=now + timedelta(seconds=RETRY_BASE_SECONDS),
+                    notes=add_note(row.notes, RESTART_NOTE),
+                )
             )
-        )
 
     def _owned(self, job: ClaimedJob):
         """An UPDATE that only touches the job while this claim holds it (a cancel clears the token)."""
@@ -144,7 +158,7 @@ class DatabaseJobStore:
                         worker=None,
                         lease_expires_at=None,
                         not_before=now + timedelta(seconds=delay),
-                        notes=[*(row.notes or [])[-(MAX_NOTES - 1) :], note],
+                        notes=add_note(row.notes, note),
                     )
                 )
                 return retried.rowcount == 1
@@ -207,4 +221,7 @@ def grade_claimed_job(
     if exercise is None:
         return GradeResult(status="failed", error_kind="runtime_error", message=f"unknown exercise {job.exercise_slug}")
     dataset = dataset_paths(app.config["DATA_DIR"], job.dataset)
-    return grade(job.code, exercise, dataset, settings, uid=uid, on_progress=on_progress, gpu=gpu)
+    keep = predictions_path(app, job.submission_id)
+    return grade(
+        job.code, exercise, dataset, settings, uid=uid, on_progress=on_progress, gpu=gpu, keep_predictions=keep
+    )
