@@ -46,6 +46,8 @@ class SlotReport:
     submission_id: int | None = None
     jobs_done: int = 0
     infrastructure_failures: int = 0
+    uid: int | None = None  # the sandbox uid the slot runs its jobs as (None until it holds one)
+    gpu: int | None = None  # the GPU index the slot owns (None: CPU only)
 
 
 class JobStore(Protocol):
@@ -86,6 +88,7 @@ class SlotState:
     index: int
     gpu: int | None
     name: str
+    uid: int | None = None  # the sandbox uid its thread holds (SlotLock)
     thread: threading.Thread | None = None
     restarts: list[float] = field(default_factory=list)  # monotonic times of recent restarts
     given_up: bool = False
@@ -198,6 +201,7 @@ class LocalExecutor:
     def _slot_loop(self, slot: SlotState) -> None:
         worker = f"{self.worker_name}:{threading.current_thread().name}"
         with SlotLock() as uid:
+            slot.uid = uid
             if self.prepare_slot is not None:
                 try:
                     self.prepare_slot(uid)
@@ -235,6 +239,8 @@ class LocalExecutor:
             submission_id=slot.submission_id,
             jobs_done=slot.jobs_done,
             infrastructure_failures=slot.infrastructure_failures,
+            uid=slot.uid,
+            gpu=slot.gpu,
         )
         try:
             self.store.report_slot(report)

@@ -210,6 +210,7 @@ class DatabaseJobStore:
             row.current_submission_id = slot.submission_id
             row.paused_until = now + timedelta(seconds=slot.paused_seconds) if slot.paused_seconds else None
             row.jobs_done, row.infrastructure_failures = slot.jobs_done, slot.infrastructure_failures
+            row.uid, row.gpu = slot.uid, slot.gpu
             row.heartbeat_at = now
 
 
