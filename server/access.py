@@ -17,7 +17,7 @@ from server.login_guard import client_address, refused, settle, take_tickets, to
 from server.models import Participant
 from server.passwords import api_token_hash
 
-PUBLIC_ENDPOINTS = {"auth.join", "auth.login", "auth.instructor_login", "static"}
+PUBLIC_ENDPOINTS = {"auth.join", "auth.login", "auth.instructor_login", "auth.reset_password", "static"}
 
 
 def load_user():

@@ -33,6 +33,7 @@ from server.models import (
     EventSettings,
     ExerciseControl,
     LoginThrottle,
+    NameChange,
     Participant,
     QuotaGrant,
     Submission,
@@ -358,7 +359,7 @@ def write_secret_key(instance: Path, key: str) -> None:
 
 # --- reset -----------------------------------------------------------------------------------------------------
 
-RESET_TABLES = (QuotaGrant, Submission, Participant, LoginThrottle, WorkerSlot, ExerciseControl)
+RESET_TABLES = (QuotaGrant, NameChange, Submission, Participant, LoginThrottle, WorkerSlot, ExerciseControl)
 
 
 def reset_event(app: Flask, db, force: bool = False) -> dict[str, int]:

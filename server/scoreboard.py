@@ -77,6 +77,7 @@ def standings(db: Session, exercise_slug: str, dataset: str | None = None, until
         ).all()
     )
     scored = select(Submission, Participant.display_name).join(Participant).where(*where)
+    scored = scored.where(Participant.hidden.is_(False), Participant.disqualified_reason.is_(None))  # moderation
     scored = scored.where(Submission.status == "done", Submission.public_score.is_not(None))
     if until is not None:
         scored = scored.where(Submission.finished_at <= until)

@@ -20,6 +20,7 @@ from server.access import load_user, safe_next
 from server.db import get_db
 from server.login_guard import client_address, dummy_hash, refused, settle, take_tickets
 from server.models import EventSettings, Participant, utcnow
+from server.participants_admin import code_matches, redeem_reset_code
 from server.passwords import (
     check_password,
     display_name_problem,
@@ -126,6 +127,35 @@ def instructor_login():
         return render_template("auth/instructor_login.html", errors=["Wrong instructor password."]), 400
     start_session("instructor")
     return redirect(safe_next(url_for("instructor.index")))
+
+
+@bp.route("/reset-password", methods=["GET", "POST"])
+def reset_password():
+    """Name + the instructor's one-time code + a new password; wrong codes are counted like wrong passwords."""
+    if request.method == "GET":
+        return render_template("auth/reset_password.html")
+    form = request.form
+    problems = [problem for problem in [password_problem(form.get("password", ""))] if problem]
+    if form.get("password", "") != form.get("password_confirm", ""):
+        problems.append("The two personal passwords do not match.")
+    if problems:  # no code was tried: nothing is counted
+        return render_template("auth/reset_password.html", errors=problems), 400
+    key = name_key(form.get("display_name", ""))
+    tickets = take_tickets(("address", client_address()), ("reset", key))
+    if locked := refused(tickets):
+        wait = throttle.wait_words(locked.retry_after)
+        errors = [f"Too many wrong codes for this name. Please wait {wait} and try again."]
+        return render_template("auth/reset_password.html", errors=errors), 429, {"Retry-After": str(locked.retry_after)}
+    db = get_db()
+    participant = db.scalar(select(Participant).where(Participant.name_key == key))
+    ok = code_matches(participant, form.get("code", ""))
+    settle(tickets, ok)
+    if not ok:
+        errors = ["Unknown name, or the code is wrong, used or expired. Ask the instructor for a new code."]
+        return render_template("auth/reset_password.html", errors=errors), 400
+    redeem_reset_code(db, participant, form["password"])
+    flash("Your new password is set. Log in with it.")
+    return redirect(url_for("auth.login"))
 
 
 @bp.route("/logout", methods=["POST"])
