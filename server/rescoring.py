@@ -54,9 +54,25 @@ def _push_verdict(submission: Submission, replaced_by: str) -> None:
     submission.verdicts = [*(submission.verdicts or [])[-(MAX_VERDICTS - 1) :], entry]
 
 
+def kept_state(app: Flask, submission_id: int) -> str:
+    """``kept``, ``none``, or ``unreadable``: kept by a worker running as root, which this process (e.g. the
+    web server's own user) may not read; ``workshop rescore`` as root can."""
+    path = predictions_path(app, submission_id)
+    try:
+        path.stat()
+        with path.open("rb"):
+            return "kept"
+    except FileNotFoundError:
+        return "none"
+    except PermissionError:
+        return "unreadable"
+
+
 def read_kept(app: Flask, submission_id: int, expected_ids: list[str]) -> dict[str, float]:
     """The kept predictions, checked again against the data set's current test ids."""
     path = predictions_path(app, submission_id)
+    if kept_state(app, submission_id) == "unreadable":
+        raise CannotRescore(f"this process cannot read the kept predictions; run `workshop rescore {submission_id}`")
     try:
         raw = read_untrusted(path.parent, path.name, MAX_PREDICTIONS_BYTES)
     except ValueError as error:

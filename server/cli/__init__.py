@@ -21,6 +21,7 @@ from server.cli.grading import (
     sandbox_group,
 )
 from server.cli.init import init_command
+from server.cli.rescore import rerun_command, rescore_command
 from server.cli.serve import serve_command, worker_command
 from server.cli.takeaway import takeaway_command
 
@@ -43,5 +44,7 @@ def register_commands(app: Flask) -> None:
         backup_command,
         restore_command,
         reset_command,
+        rescore_command,
+        rerun_command,
     ):
         app.cli.add_command(command)
