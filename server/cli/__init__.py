@@ -3,7 +3,8 @@
 One module per command group: ``init`` (database and passwords), ``serve`` (web server and worker slots),
 ``grading`` (grade, exercises, sandbox check, weights), ``data`` (data sets), ``event`` (event and
 quota: open, close, deadlines, freeze, reveal, announcements), ``export``, ``backup`` (backup, restore,
-reset), ``takeaway`` (each participant's work as a zip).
+reset), ``takeaway`` (each participant's work as a zip), ``participants`` (list, rename, reset-password, hide,
+disqualify, restore, delete).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from server.cli.grading import (
     sandbox_group,
 )
 from server.cli.init import init_command
+from server.cli.participants import participants_group
 from server.cli.rescore import rerun_command, rescore_command
 from server.cli.serve import serve_command, worker_command
 from server.cli.takeaway import takeaway_command
@@ -46,5 +48,6 @@ def register_commands(app: Flask) -> None:
         reset_command,
         rescore_command,
         rerun_command,
+        participants_group,
     ):
         app.cli.add_command(command)
