@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from server import throttle
 from server.errors import WorkshopError
 from server.models import NameChange, Participant, QuotaGrant, Submission, utcnow
 from server.passwords import display_name_problem, hash_password, name_key, normalise_name, password_problem
@@ -25,8 +24,6 @@ RESET_CODE_HOURS = 24
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud or copied from a screen
 CODE_GROUPS, CODE_GROUP_LENGTH = 3, 4
 REASON_MAX = 500
-# wrong reset codes per display name count like wrong passwords (server.login_guard, scope "reset")
-throttle.LIMITS.setdefault("reset", "LOGIN_NAME_LIMIT")
 
 
 class ParticipantNotFound(WorkshopError):

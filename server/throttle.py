@@ -31,6 +31,7 @@ LIMITS = {
     "instructor": "LOGIN_INSTRUCTOR_LIMIT",  # wrong instructor passwords from one address
     "instructor*": "LOGIN_INSTRUCTOR_GLOBAL_LIMIT",  # wrong instructor passwords from everywhere (key "*")
     "token": "LOGIN_TOKEN_LIMIT",  # wrong notebook tokens from one address (valid ones are never counted)
+    "reset": "LOGIN_NAME_LIMIT",  # wrong password-reset codes for one display name, like wrong passwords
 }
 KEY_LENGTH = 64
 
