@@ -37,6 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from server.views.instructor_export import bp as export_bp
     from server.views.participants_admin import bp as participants_bp
     from server.views.submissions_admin import bp as submissions_admin_bp
+    from server.views.workers import bp as workers_bp
 
     db.init_app(app)
     csrf.init_app(app)
@@ -49,6 +50,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(takeaway_views.bp)  # a participant's own work as one zip (server/views/takeaway.py)
     app.register_blueprint(export_bp)  # export zip and backup notes (server/views/instructor_export.py)
     app.register_blueprint(submissions_admin_bp)  # all submissions, rescore, rerun (server/views/submissions_admin.py)
+    app.register_blueprint(workers_bp)  # worker slots and the instructor's warnings (server/views/workers.py)
     app.register_blueprint(participants_bp)  # the participants page (server/views/participants_admin.py)
     csrf.exempt(api.bp)  # the API trusts no cookie, only the bearer token (see server/views/api.py)
     app.jinja_env.globals["event_title"] = lambda: app.config["EVENT_TITLE"]

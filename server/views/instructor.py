@@ -21,6 +21,7 @@ from server.access import instructor_required
 from server.datasets import activate_dataset, active_dataset
 from server.db import get_db
 from server.models import Participant, Submission, WorkerSlot, utcnow
+from server.queueing import cancel_submission
 
 bp = Blueprint("instructor", __name__, url_prefix="/instructor")
 
@@ -44,6 +45,21 @@ def index():
         silent_after=SLOT_SILENT_SECONDS,
         now=utcnow(),
     )
+
+
+@bp.route("/submissions/<int:submission_id>/cancel", methods=["POST"])
+@instructor_required
+def cancel(submission_id: int):
+    """Cancel a queued or running submission from the overview (the page asks first)."""
+    db = get_db()
+    submission = db.get(Submission, submission_id)
+    if submission is None:
+        abort(404)
+    if cancel_submission(db, submission):
+        flash(f"Submission #{submission_id} was cancelled.")
+    else:
+        flash(f"Submission #{submission_id} had already finished; nothing was cancelled.")
+    return redirect(url_for("instructor.index"))
 
 
 SLOT_SILENT_SECONDS = 120  # a slot that has not reported for this long is shown as silent (its worker may be gone)
