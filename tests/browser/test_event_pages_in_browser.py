@@ -71,7 +71,8 @@ def test_instructor_closes_and_sets_a_deadline_participant_sees_it_and_marks_a_f
         (submission,) = db.execute("SELECT max(id) FROM submissions").fetchone()
     page.goto(f"{live_server}/submissions/{submission}")
     page.click("#mark-final")
-    assert page.is_visible("text=Marked as final") and page.is_visible("#unmark-final")
+    page.wait_for_selector("#unmark-final", timeout=15_000)  # the POST and its redirect back have landed
+    assert page.is_visible("text=Marked as final")
     shot(page, "event-submission-final")
     page.goto(f"{live_server}/exercises/{TIMED}")
     assert page.inner_text("table.my-submissions .final-badge") == "final"
