@@ -103,9 +103,11 @@ def join_in_browser(page, url: str, name: str, password: str = "personal-pass-1"
     page.fill("input[name=password]", password)
     page.fill("input[name=password_confirm]", password)
     page.click("button:has-text('Join')")
+    page.wait_for_url(lambda address: "/join" not in address)  # the join has landed (the click does not wait)
 
 
 def instructor_in_browser(page, url: str) -> None:
     page.goto(url + "/instructor/login")
     page.fill("input[name=password]", INSTRUCTOR_PASSWORD)
     page.click("button:has-text('Log in')")
+    page.wait_for_url(lambda address: "/instructor/login" not in address)

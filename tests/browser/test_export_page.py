@@ -12,10 +12,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.browser]
 
 def test_instructor_downloads_the_export_from_the_page(live_server, page, tmp_path):  # noqa: F811
     join_in_browser(page, live_server, "Zip Zora")
+    page.wait_for_selector("text=Welcome, Zip Zora")  # the join has landed before the cookies go
     page.context.clear_cookies()
     instructor_in_browser(page, live_server)
     page.goto(live_server + "/instructor/")
     page.click("#export-and-backup")
+    page.wait_for_selector("#download-export")
     assert page.is_visible("#download-export") and "1 participants" in page.inner_text("main, body")
     assert "workshop backup" in page.inner_text("body")
     shot(page, "export-page")

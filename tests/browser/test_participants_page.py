@@ -44,5 +44,6 @@ def test_instructor_searches_renames_and_disqualifies(live_server, page):  # noq
     page.fill("input[name=display_name]", "Grace B. Hopper")
     page.fill("input[name=password]", "personal-pass-1")
     page.click("button:has-text('Log in')")
+    page.wait_for_selector("#moderation-notice")
     assert "You are disqualified: shared a solution" in page.inner_text("#moderation-notice")
     shot(page, "participants-disqualified-notice")

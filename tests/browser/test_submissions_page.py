@@ -39,6 +39,7 @@ def test_instructor_filters_opens_and_rescores(live_server, live_env, page, monk
     assert "2 submissions" in page.inner_text("#match-count")
     page.select_option("select[name=error_kind]", "timeout")
     page.click("#apply-filters")
+    page.wait_for_url("**error_kind=timeout**")
     assert "1 submission" in page.inner_text("#match-count") and "Bob Babbage" in page.inner_text("#submissions")
     shot(page, "submissions-filtered")
     page.goto(f"{live_server}/instructor/submissions/?participant=Ada+Lovelace")
@@ -47,6 +48,7 @@ def test_instructor_filters_opens_and_rescores(live_server, live_env, page, monk
     if page.is_visible("#rescore-button"):  # the web server may read what the workers kept
         page.once("dialog", lambda dialog: dialog.accept())
         page.click("#rescore-button")
+        page.wait_for_selector("text=rescored from its kept predictions")
         assert "rescored from its kept predictions" in page.inner_text("body")
     else:  # served as root: workers (root) keep predictions the web user may not read; the page says so
         assert f"workshop rescore {kept}" in page.inner_text("#kept")

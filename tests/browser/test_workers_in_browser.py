@@ -66,6 +66,6 @@ def test_instructor_sees_every_slot_and_cancels_a_waiting_job(live_server, page,
     assert page.inner_text(row + " td.status-queued") == "queued"
     page.once("dialog", lambda dialog: dialog.accept())
     page.click(row + " button:has-text('Cancel')")
-    assert page.is_visible(f"text=Submission #{waiting} was cancelled")
+    page.wait_for_selector(f"text=Submission #{waiting} was cancelled")
     assert page.inner_text(row + " td.status-cancelled") == "cancelled"
     shot(page, "overview-cancelled")
