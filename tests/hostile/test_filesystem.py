@@ -37,6 +37,7 @@ report({
 """
 
 
+@pytest.mark.slow  # over 5 s
 def test_searching_the_filesystem_for_labels_finds_none(run_hostile, private_dir):
     # the hidden labels, the id map, the test app's database and the default one
     names = ["test_labels.csv", "id_map.csv", "test.db", "workshop.db"]

@@ -139,6 +139,7 @@ time.sleep(3600)
 """
 
 
+@pytest.mark.slow  # over 5 s
 def test_sleeping_past_the_limit_times_out(run_hostile):
     run = run_hostile(SLEEP, time_limit=1)
     assert run.result.error_kind == "timeout" and run.result.message.startswith("stopped after")
@@ -157,6 +158,7 @@ spin()
 """
 
 
+@pytest.mark.slow  # over 5 s
 def test_cpu_spin_ignoring_signals_times_out(run_hostile):
     run = run_hostile(SPIN, time_limit=1)
     assert run.result.error_kind == "timeout"

@@ -68,6 +68,7 @@ def train(data):
 """
 
 
+@pytest.mark.slow  # over 5 s
 def test_an_over_long_line_appended_to_the_predictions_at_exit_is_invalid_predictions(run_hostile):
     """The issue's example: the harness writes good predictions and reports success, then the job's atexit
     hook appends a line longer than the csv module's field limit."""

@@ -11,6 +11,7 @@ from grader.sandbox.check import format_table, judge, probe_sandbox, run_sandbox
 pytestmark = [pytest.mark.sandbox]
 
 
+@pytest.mark.slow  # over 5 s
 def test_self_check_passes_on_this_host():
     rows = run_sandbox_check("bwrap", uid=61051)
     assert all(row.ok for row in rows), format_table(rows)
