@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import re
-import threading
 import unicodedata
 import zipfile
 from dataclasses import dataclass
@@ -26,10 +25,10 @@ from server.curves import draw_curves
 from server.datasets import active_dataset
 from server.event import exercise_state
 from server.models import Participant, Submission
+from server.starter_kits import cached_starter_kit
 from server.submissions import iso_utc
 
 SCORE_COLUMNS = ("id", "exercise", "dataset", "status", "error_kind", "public_score", "created_at", "finished_at")
-_kit_lock = threading.Lock()
 _UNDECOMPOSED = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "ß": "ss", "ł": "l", "Ł": "L", "đ": "d"})
 
 
@@ -174,23 +173,13 @@ def build_takeaway(db, participant: Participant, exercises: dict[str, Exercise],
 def starter_kits(app: Flask, db, slugs: set[str] | None = None) -> dict[str, bytes]:
     """The exercises' starter kits (all, or those in ``slugs``) on the active data set, built once per data set
     version and kept; none where the data set is not on this server (the bundle then says so)."""
-    from grader.starter_kit import build_starter_kit
-
     dataset = dataset_paths(app.config["DATA_DIR"], active_dataset(db))
-    try:
-        version = dataset.manifest.stat().st_mtime_ns
-    except OSError:
+    if not dataset.manifest.is_file():
         return {}
-    cache = app.extensions.setdefault("starter_kits", {})  # shared with the starter kit download
     kits = {}
     for slug, exercise in catalog(app).items():
-        if slugs is not None and slug not in slugs:
-            continue
-        key = (slug, dataset.name, version)
-        with _kit_lock:
-            if key not in cache:
-                cache[key] = build_starter_kit(exercise, dataset)
-            kits[slug] = cache[key]
+        if slugs is None or slug in slugs:
+            kits[slug] = cached_starter_kit(app, exercise, dataset)
     return kits
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, request, url_for
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -19,10 +17,10 @@ from server.executor_runtime import notify_executor
 from server.queueing import queue_submission
 from server.quotas import describe_seconds
 from server.scoreboard import MAX_FINAL, final_selection
+from server.starter_kits import cached_starter_kit
 from server.submissions import my_submissions, uploaded_code
 
 bp = Blueprint("exercises", __name__)
-_kit_lock = threading.Lock()
 
 
 _markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
@@ -99,24 +97,13 @@ def starter(slug: str):
 def starter_kit(slug: str):
     """A zip to work locally: starter, README, the harness, a local runner and a small labelled sample."""
     exercise = get_exercise(slug)
-    kit = cached_starter_kit(exercise, dataset_paths(current_app.config["DATA_DIR"], active_dataset(get_db())))
+    dataset = dataset_paths(current_app.config["DATA_DIR"], active_dataset(get_db()))
+    kit = cached_starter_kit(current_app._get_current_object(), exercise, dataset)
     return Response(
         kit,
         mimetype="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{exercise.slug}-starter-kit.zip"'},
     )
-
-
-def cached_starter_kit(exercise, dataset) -> bytes:
-    """Built once per exercise and data set version, so a room downloading at once costs one build."""
-    from grader.starter_kit import build_starter_kit
-
-    key = (exercise.slug, dataset.name, dataset.manifest.stat().st_mtime_ns)
-    cache = current_app.extensions.setdefault("starter_kits", {})
-    with _kit_lock:
-        if key not in cache:
-            cache[key] = build_starter_kit(exercise, dataset)
-        return cache[key]
 
 
 @bp.route("/exercises/<slug>/submit", methods=["POST"])
