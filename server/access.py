@@ -21,7 +21,10 @@ PUBLIC_ENDPOINTS = {"auth.join", "auth.login", "auth.instructor_login", "auth.re
 
 
 def load_user():
-    """Load the logged-in user into ``g``; send everybody else to the login page.
+    """Load the logged-in user into ``g``; send everybody else to the join page (instructor paths: their login).
+
+    A newcomer has only the event password, so a logged-out visitor lands on *Join*, which links to *Log in*
+    (carrying ``next=``) for returning participants.
 
     The JSON API under /api/ trusts only a notebook token, never the session cookie (so it needs no CSRF token).
     """
@@ -37,8 +40,9 @@ def load_user():
     if g.participant is None and not g.is_instructor and request.endpoint not in PUBLIC_ENDPOINTS:
         if wants_json():
             abort(401, "Log in first.")
-        login = "auth.instructor_login" if request.path.startswith("/instructor") else "auth.login"
-        return redirect(url_for(login, next=request.path))
+        landing = "auth.instructor_login" if request.path.startswith("/instructor") else "auth.join"
+        target = request.full_path.rstrip("?")
+        return redirect(url_for(landing, next=target) if target != "/" else url_for(landing))
     return None
 
 

@@ -84,7 +84,7 @@ def join():
         return render_template("auth/join.html", errors=[message]), 400
     start_session("participant", participant)
     flash(f"Welcome, {name}! Remember your personal password to log in again.")
-    return redirect(url_for("exercises.index"))
+    return redirect(safe_next(url_for("exercises.index")))
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -78,7 +78,8 @@ def test_instructor_login_follows_next_only_to_a_path_on_this_site(client, targe
 def test_the_login_page_sends_a_participant_back_where_they_were(app):
     add_participant(app, "Ada", "personal-pass-1")
     client = app.test_client()
-    login_page = client.get("/leaderboard").headers["Location"]  # /login?next=/leaderboard
+    join_page = client.get("/leaderboard").headers["Location"]  # /join?next=/leaderboard, which links to the login
+    login_page = join_page.replace("/join", "/login")
     token = csrf_token(client, login_page)
     response = client.post(login_page, data={"csrf_token": token, "display_name": "Ada", "password": "personal-pass-1"})
     assert response.headers["Location"] == "/leaderboard"

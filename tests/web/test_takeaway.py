@@ -126,7 +126,7 @@ def test_the_bundle_says_so_where_the_data_set_is_missing(app, two, tmp_path):
 
 def test_anonymous_visitors_are_sent_to_the_login_and_the_instructor_gets_no_bundle(app, client):
     response = client.get("/takeaway")
-    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert response.status_code == 302 and "/join" in response.headers["Location"]
     with client.session_transaction() as session:
         session["role"] = "instructor"
     assert client.get("/takeaway").status_code == 403
