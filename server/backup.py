@@ -29,6 +29,7 @@ from sqlalchemy.pool import NullPool
 from server.db import alembic_config, upgrade_database
 from server.errors import WorkshopError
 from server.export import export_event
+from server.kept import forget_all
 from server.models import (
     EventSettings,
     ExerciseControl,
@@ -372,6 +373,12 @@ def reset_event(app: Flask, db, force: bool = False) -> dict[str, int]:
             raise BackupError(
                 f"make a backup first (`workshop backup FILE`; {made}), or pass --force to reset without one"
             )
+    running = db.scalar(select(func.count(Submission.id)).where(Submission.status == "running")) or 0
+    if running and not force:
+        raise BackupError(
+            f"{running} job(s) are running now: wait for them or cancel them on the instructor's overview, "
+            "then reset (or pass --force)"
+        )
     counts = {model.__tablename__: db.scalar(select(func.count()).select_from(model)) for model in RESET_TABLES}
     for model in RESET_TABLES:
         db.execute(delete(model))
@@ -380,4 +387,5 @@ def reset_event(app: Flask, db, force: bool = False) -> dict[str, int]:
         settings.announcement = None
         settings.freeze_at = None
     db.commit()
+    counts["kept_predictions"] = forget_all(app)  # ids start again from 1 on SQLite: none may inherit these
     return counts

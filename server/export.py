@@ -34,8 +34,11 @@ def export_event(db: Session, exercise_slugs: list[str], out: Path) -> dict[str,
     names = {participant.id: participant.display_name for participant in participants}
     write_csv(
         out / "participants.csv",
-        ("id", "display_name", "joined_at"),
-        [(p.id, p.display_name, p.created_at.isoformat()) for p in participants],
+        ("id", "display_name", "joined_at", "hidden", "disqualified_reason"),
+        [
+            (p.id, p.display_name, p.created_at.isoformat(), int(bool(p.hidden)), p.disqualified_reason or "")
+            for p in participants
+        ],
     )
     submissions = list(db.scalars(select(Submission).order_by(Submission.id)))
     rows = []

@@ -13,10 +13,12 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from server.errors import WorkshopError
+from server.kept import forget
 from server.models import NameChange, Participant, QuotaGrant, Submission, utcnow
 from server.passwords import display_name_problem, hash_password, name_key, normalise_name, password_problem
 
@@ -173,13 +175,14 @@ def restore(db: Session, participant: Participant) -> None:
 def delete_participant(db: Session, participant: Participant) -> int:
     """Delete the participant with their submissions, quota grants and name history; returns the submissions."""
     owned = Submission.participant_id == participant.id
-    removed = db.scalar(select(func.count(Submission.id)).where(owned)) or 0
+    removed = list(db.scalars(select(Submission.id).where(owned)))
     db.execute(delete(Submission).where(owned))
     db.execute(delete(QuotaGrant).where(QuotaGrant.participant_id == participant.id))
     db.execute(delete(NameChange).where(NameChange.participant_id == participant.id))
     db.delete(participant)
     db.commit()
-    return removed
+    forget(current_app, removed)  # a later submission that reuses one of these ids must not find them
+    return len(removed)
 
 
 def name_history(db: Session, participant_id: int) -> list[NameChange]:

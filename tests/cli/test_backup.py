@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from server.backup import LAST_BACKUP, read_backup
 from server.db import new_session
+from server.job_store import predictions_path
 from server.models import EventSettings, ExerciseControl, LoginThrottle, Participant, Submission, utcnow
 from server.passwords import check_password
 
@@ -167,6 +168,22 @@ def test_reset_refuses_without_a_recent_backup(event_app, tmp_path):
     assert count(event_app, Participant) == 6
     assert invoke(event_app, "reset", "--yes", "--force").exit_code == 0
     assert count(event_app, Participant) == 0
+
+
+def test_reset_refuses_while_a_job_runs_and_removes_the_kept_predictions(event_app, tmp_path):
+    """SQLite gives a later submission the id of a deleted one: no kept predictions may survive a reset."""
+    event_app.config["WORK_DIR"] = str(tmp_path / "jobs")
+    running = make_submission(event_app, make_participant(event_app, "Runner"), status="running")
+    kept = predictions_path(event_app, running)
+    kept.parent.mkdir(parents=True)
+    kept.write_text("image_id,malignant\n")
+    assert invoke(event_app, "backup", str(tmp_path / "event.tar.gz")).exit_code == 0
+    refused = invoke(event_app, "reset", "--yes")
+    assert refused.exit_code != 0 and "1 job(s) are running now" in refused.output
+    assert count(event_app, Participant) == 7 and kept.exists()
+    result = invoke(event_app, "reset", "--yes", "--force")
+    assert result.exit_code == 0 and "1 kept predictions" in result.output
+    assert not kept.exists() and count(event_app, Submission) == 0
 
 
 def test_backup_names_the_package_when_pg_dump_is_missing(postgres_url, data_dir, tmp_path, monkeypatch):

@@ -8,6 +8,10 @@ import zipfile
 
 from factories import instructor_login, login_client, make_participant, make_submission
 
+from server.db import new_session
+from server.models import Participant
+from server.participants_admin import disqualify, hide
+
 
 def test_instructor_downloads_a_zip_with_csv_and_code(app, client):
     ada = make_participant(app, "Ada")
@@ -30,6 +34,21 @@ def test_instructor_downloads_a_zip_with_csv_and_code(app, client):
     assert [row["id"] for row in rows] == [str(first), str(second)] and rows[0]["private_score"] == "0.7"
     people = list(csv.DictReader(io.StringIO(archive.read("participants.csv").decode())))
     assert [row["display_name"] for row in people] == ["Ada"]
+    assert people[0]["hidden"] == "0" and people[0]["disqualified_reason"] == ""
+
+
+def test_the_participants_csv_says_who_is_hidden_or_disqualified(app, client):
+    ada, bob, cy = (make_participant(app, name) for name in ("Ada", "Bob", "Cy"))
+    with new_session(app) as db:
+        hide(db, db.get(Participant, bob))
+        disqualify(db, db.get(Participant, cy), "copied a neighbour's code")
+    instructor_login(client)
+    archive = zipfile.ZipFile(io.BytesIO(client.get("/instructor/export.zip").get_data()))
+    rows = csv.DictReader(io.StringIO(archive.read("participants.csv").decode()))
+    people = {row["display_name"]: row for row in rows}
+    assert (people["Ada"]["hidden"], people["Ada"]["disqualified_reason"]) == ("0", "")
+    assert (people["Bob"]["hidden"], people["Bob"]["disqualified_reason"]) == ("1", "")
+    assert people["Cy"]["disqualified_reason"] == "copied a neighbour's code"
 
 
 def test_participants_and_strangers_get_no_export(app, client):

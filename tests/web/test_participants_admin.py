@@ -10,6 +10,7 @@ from factories import csrf_token, instructor_login, login_client, make_participa
 from sqlalchemy import func, select
 
 from server.db import new_session
+from server.job_store import predictions_path
 from server.models import NameChange, Participant, QuotaGrant, Submission, utcnow
 from server.passwords import check_password
 from server.scoreboard import private_standings, standings
@@ -190,9 +191,12 @@ def test_disqualify_needs_a_reason_and_escapes_it(app):
 
 def test_delete_asks_first_then_removes_everything_of_theirs(app):
     ada, bob = make_participant(app, "Ada"), make_participant(app, "Bob")
-    make_submission(app, ada, status="done", public_score=0.5)
+    scored = make_submission(app, ada, status="done", public_score=0.5)
     make_submission(app, ada)
     kept = make_submission(app, bob)
+    for submission_id in (scored, kept):  # the worker kept both jobs' predictions
+        predictions_path(app, submission_id).parent.mkdir(parents=True, exist_ok=True)
+        predictions_path(app, submission_id).write_text("image_id,malignant\n")
     with new_session(app) as db:
         db.add(QuotaGrant(participant_id=ada, slug=SLUG, extra=2))
         db.commit()
@@ -208,4 +212,5 @@ def test_delete_asks_first_then_removes_everything_of_theirs(app):
     with new_session(app) as db:
         assert list(db.scalars(select(Submission.id))) == [kept]
         assert not db.scalars(select(QuotaGrant)).all() and not db.scalars(select(NameChange)).all()
+    assert not predictions_path(app, scored).exists() and predictions_path(app, kept).exists()
     assert _post(client, f"{ada}/hide").status_code == 400  # gone
