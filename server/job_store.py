@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import select, update
@@ -16,6 +15,7 @@ from grader.storable import optional_text, storable_text
 from server.catalog import catalog
 from server.db import new_session
 from server.fair_queue import fair_order
+from server.kept import predictions_path, share_with_web_group
 from server.models import Submission, WorkerSlot, utcnow
 
 LIVE_LOG_CHARS = 20000
@@ -28,11 +28,6 @@ RESTART_NOTE = "your job was restarted because its worker stopped"
 def add_note(notes: list | None, note: str) -> list:
     """The submission's notes with ``note`` appended (the oldest dropped beyond MAX_NOTES)."""
     return [*(notes or [])[-(MAX_NOTES - 1) :], storable_text(note, 300)]
-
-
-def predictions_path(app: Flask, submission_id: int) -> Path:
-    """Where a graded job's validated predictions are kept: WORK_DIR/predictions/<id>.csv (0600)."""
-    return Path(app.config["WORK_DIR"]) / "predictions" / f"{int(submission_id)}.csv"
 
 
 def retry_delay(attempts: int) -> float:
@@ -223,6 +218,8 @@ def grade_claimed_job(
         return GradeResult(status="failed", error_kind="runtime_error", message=f"unknown exercise {job.exercise_slug}")
     dataset = dataset_paths(app.config["DATA_DIR"], job.dataset)
     keep = predictions_path(app, job.submission_id)
-    return grade(
+    result = grade(
         job.code, exercise, dataset, settings, uid=uid, on_progress=on_progress, gpu=gpu, keep_predictions=keep
     )
+    share_with_web_group(keep)  # a root serve's web workers rescore from it
+    return result

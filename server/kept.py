@@ -14,9 +14,12 @@ from pathlib import Path
 
 from flask import Flask
 
-from server.job_store import predictions_path
-
 KEPT_MODE = 0o640
+
+
+def predictions_path(app: Flask, submission_id: int) -> Path:
+    """Where a graded job's validated predictions are kept: WORK_DIR/predictions/<id>.csv."""
+    return Path(app.config["WORK_DIR"]) / "predictions" / f"{int(submission_id)}.csv"
 
 
 def kept_folder(app: Flask) -> Path:

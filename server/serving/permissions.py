@@ -49,6 +49,8 @@ def prepare_instance(app: Flask, user: WebUser) -> list[str]:
       the web user reads and writes the database and creates its journal; new files keep the group;
     * data sets: readable by the web user (the instructor's data page reads the hidden labels too);
       ``private/`` closed to other users; ``public/`` untouched (the sandbox's unprivileged uids read it);
+    * kept predictions (``WORK_DIR/predictions``) ``root:web 2750``, its files ``0640``: the slots (root) write
+      them, the web workers read them to rescore (``server/kept.py`` makes each new file 0640);
     * job folders and Keras weights: untouched, only the worker slots (root) use them.
 
     A SQLite database elsewhere gets the same, provided its folder holds nothing else. Folders above
@@ -67,6 +69,7 @@ def prepare_instance(app: Flask, user: WebUser) -> list[str]:
     needs = [Need(instance, os.X_OK)]
     needs += [Need(instance / name, os.R_OK) for name in ("secret_key", "config.py") if (instance / name).is_file()]
     needs += _database_needs(app, instance, user, notes)
+    needs += _kept_needs(app, user, notes)
     needs += _data_needs(Path(app.config["DATA_DIR"]).absolute())
     needs += _code_needs(app)
     notes += grant_needs(user, needs)
@@ -101,6 +104,19 @@ def _database_needs(app: Flask, instance: Path, user: WebUser, notes: list[str])
     if changed:
         notes.append(f"database {real}: group {user.name}, its folder 2770, its files 0660")
     return [Need(folder, os.R_OK | os.W_OK | os.X_OK), *(Need(path, os.R_OK | os.W_OK) for path in files)]
+
+
+def _kept_needs(app: Flask, user: WebUser, notes: list[str]) -> list[Need]:
+    """The kept predictions: the web group reads them (to rescore from the page), other users nothing."""
+    kept = Path(app.config["WORK_DIR"]).absolute() / "predictions"
+    kept.mkdir(mode=0o700, parents=True, exist_ok=True)
+    changed = _restrict(kept, user, 0o2750)
+    files = [path for path in kept.iterdir() if path.is_file() and not path.is_symlink()]
+    for path in files:
+        changed = _restrict(path, user, 0o640) or changed
+    if changed:
+        notes.append(f"kept predictions {kept}: group {user.name}, the folder 2750, its files 0640")
+    return [Need(kept, os.R_OK | os.X_OK), *(Need(path, os.R_OK) for path in files)]
 
 
 def _data_needs(data_dir: Path) -> list[Need]:

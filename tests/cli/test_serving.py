@@ -250,3 +250,26 @@ def test_a_database_that_shares_its_folder_is_refused(tmp_path, monkeypatch, whe
     assert not (folder / "events.db").exists()
     if where == "project":
         assert stat.S_IMODE(folder.stat().st_mode) == mode  # left alone
+
+
+@pytest.mark.sandbox  # root: creates the web user, setpriv
+def test_the_web_user_reads_kept_predictions_written_by_root_and_nobody_else_does(private_tmp, monkeypatch):
+    """A root serve: the slots (root) keep each job's predictions, the web workers rescore from them."""
+    from grader.grading import write_predictions
+    from server.kept import predictions_path, share_with_web_group
+    from server.serving import prepare_instance
+    from server.serving.users import ensure_web_user
+
+    user = ensure_web_user(WEB_USER)
+    monkeypatch.setenv("WORKSHOP_INSTANCE_PATH", str(private_tmp / "instance"))
+    app = create_app({"DATA_DIR": str(private_tmp / "none")})
+    earlier = predictions_path(app, 1)  # kept before this serve: 0600, as the grader writes them
+    write_predictions({"a": 0.25}, earlier)
+    assert not as_user(WEB_USER, "-r", earlier)
+    prepare_instance(app, user)
+    assert as_user(WEB_USER, "-r", earlier) and not as_user("nobody", "-r", earlier)
+    later = predictions_path(app, 2)  # kept while serving
+    write_predictions({"a": 0.75}, later)
+    share_with_web_group(later)
+    assert as_user(WEB_USER, "-r", later) and not as_user("nobody", "-r", later)
+    assert not as_user(WEB_USER, "-w", later) and not as_user(WEB_USER, "-w", later.parent)
