@@ -29,6 +29,7 @@ class ClaimedJob:
     code: str
     exercise_slug: str
     dataset: str
+    seed: int | None = None  # handed to the harness as data.seed
 
 
 class ClaimLost(Exception):
@@ -79,6 +80,12 @@ class ExecutorSettings:
     supervise_seconds: float = 1.0  # how often dead slot threads are looked for
     max_restarts: int = 5  # restarts of one slot within restart_window before it is given up
     restart_window: float = 300
+    recheck_seconds: float = 600  # an idle slot checks its sandbox again this often (a failing check pauses it)
+
+
+# (sandbox uid) -> (the sandbox holds, why not): a slot's periodic self-check
+HealthCheck = Callable[[int], tuple[bool, str]]
+SANDBOX_FAILS = "sandbox check failed"  # how a paused slot's reason starts when its check failed
 
 
 @dataclass
@@ -101,6 +108,7 @@ class SlotState:
     pause_reason: str | None = None
     submission_id: int | None = None
     last_report: float = 0.0
+    last_check: float = 0.0  # monotonic time of its last sandbox self-check (0: at start, by the executor)
 
 
 class LocalExecutor:
@@ -120,9 +128,11 @@ class LocalExecutor:
         grade_job: GradeFunction,
         settings: ExecutorSettings,
         prepare_slot: Callable[[int], None] | None = None,
+        health_check: HealthCheck | None = None,
     ):
         self.store, self.grade_job, self.settings = store, grade_job, settings
         self.prepare_slot = prepare_slot  # run once a slot holds its uid (e.g. remove a killed worker's containers)
+        self.health_check = health_check  # run by an idle slot every recheck_seconds with its own uid
         self.stopping = threading.Event()
         self.wakeup = threading.Event()
         self.failed = threading.Event()  # set when no slot could be kept alive
@@ -208,8 +218,9 @@ class LocalExecutor:
                 except Exception:  # the sandbox checks again before each job; a slot does not die of this
                     log.exception("slot %s: preparing uid %s failed", slot.name, uid)
             self._report(slot, "idle", force=True)
+            slot.last_check = time.monotonic()  # the executor checked the sandbox before it started
             while not self.stopping.is_set():
-                if self._paused(slot):
+                if self._paused(slot) or self._recheck(slot, uid):
                     continue
                 if not self.run_one(worker, uid, slot.gpu, slot):
                     self._report(slot, "idle")
@@ -223,6 +234,24 @@ class LocalExecutor:
             return False
         self._report(slot, "paused", reason=slot.pause_reason, paused_seconds=remaining)
         self.stopping.wait(min(remaining, self.settings.heartbeat_seconds))
+        return True
+
+    def _recheck(self, slot: SlotState, uid: int) -> bool:
+        """Check the sandbox again when due; a failing check pauses the slot until the next check. True: paused."""
+        if self.health_check is None or time.monotonic() - slot.last_check < self.settings.recheck_seconds:
+            return False
+        slot.last_check = time.monotonic()
+        try:
+            ok, detail = self.health_check(uid)
+        except Exception as error:  # a check that cannot even run fails
+            ok, detail = False, f"{type(error).__name__}: {error}"
+        if ok:
+            return False
+        first = next((line.strip() for line in detail.splitlines() if line.strip()), "no detail")
+        slot.pause_reason = f"{SANDBOX_FAILS}: {first[:300]}; no job runs here until it passes again"
+        slot.paused_until = time.monotonic() + self.settings.recheck_seconds
+        log.error("slot %s %s", slot.name, slot.pause_reason)
+        self._report(slot, "paused", reason=slot.pause_reason, paused_seconds=self.settings.recheck_seconds, force=True)
         return True
 
     def _report(self, slot: SlotState, state: str, reason: str | None = None, paused_seconds: float = 0, force=False):

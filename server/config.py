@@ -28,6 +28,10 @@ def defaults(instance_path: str) -> dict:
         "PROJECTOR_STREAM_SECONDS": 3600,  # a stream ends after this (the browser reconnects); 0: one snapshot
         "PROJECTOR_CACHE_SECONDS": 0.4,  # streams and polling pages share one snapshot this long
         "PROJECTOR_MAX_STREAMS": 8,  # participants' open streams; past it their page polls (the instructor never waits)
+        # the submission page's pushed updates (server/live_feed.py)
+        "SUBMISSION_POLL_SECONDS": 0.25,  # how often a stream reads its submission's row
+        "SUBMISSION_STREAM_SECONDS": 600,  # a stream ends after this (the browser reconnects); 0: one round of events
+        "SUBMISSION_MAX_STREAMS": 12,  # open live pages at once; past it the page polls the submission's JSON
         "EVENT_TITLE": "Deep learning for skin-lesion images",
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         # Failed logins (server/throttle.py): the limits count wrong passwords per round of LOGIN_WINDOW_SECONDS;
@@ -48,6 +52,7 @@ def defaults(instance_path: str) -> dict:
         "PERMANENT_SESSION_LIFETIME": 12 * 3600,
         "WTF_CSRF_TIME_LIMIT": None,
         "LEASE_SECONDS": 60,
+        "SANDBOX_RECHECK_SECONDS": 600,  # each idle worker slot checks its sandbox again this often; failing: paused
         "START_EXECUTOR": False,
         "WEB_USER": "workshop-web",  # who gunicorn's web workers run as when `workshop serve` starts as root
     }

@@ -53,9 +53,21 @@ def build_executor(app: Flask, slots: int | None = None, gpus: tuple[int, ...] =
         slots=len(gpus) or int(slots or app.config["SLOTS"]),
         gpus=tuple(gpus),
         lease_seconds=app.config["LEASE_SECONDS"],
+        recheck_seconds=app.config["SANDBOX_RECHECK_SECONDS"],
     )
     grade_job = functools.partial(grade_claimed_job, app, grading_settings(app))
-    return executor_class(DatabaseJobStore(app), grade_job, settings, functools.partial(prepare_slot, app))
+    health = functools.partial(slot_sandbox_check, app) if app.config["SANDBOX"] != "none" else None
+    return executor_class(DatabaseJobStore(app), grade_job, settings, functools.partial(prepare_slot, app), health)
+
+
+def slot_sandbox_check(app: Flask, uid: int) -> tuple[bool, str]:
+    """A slot's periodic self-check with the uid it holds: (every row passed, the failing rows in one line)."""
+    settings = grading_settings(app)
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    options = dict(settings.sandbox_options)
+    rows = run_sandbox_check(settings.sandbox, uid=uid, work_dir=settings.work_dir, options=options)
+    failing = [f"{row.name}: {row.detail}" for row in rows if not row.ok]
+    return not failing, "; ".join(failing)
 
 
 def prepare_slot(app: Flask, uid: int) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import func, select
 
+from grader.executor import SANDBOX_FAILS
 from server.catalog import catalog
 from server.models import WorkerSlot, utcnow
 
@@ -64,7 +65,10 @@ def sandbox_check(app: Flask) -> SandboxCheck:
     """
     state = app.extensions.setdefault("sandbox_check", SandboxCheck())
     if os.geteuid() != 0:
-        state.detail = f"not checked by the web process (uid {os.geteuid()}); each worker checks when it starts"
+        state.detail = (
+            f"not checked by the web process (uid {os.geteuid()}); each worker slot checks when it starts and "
+            "every 10 minutes while idle"
+        )
         return state
     with state.lock:
         due = state.started is None or time.monotonic() - state.started >= SANDBOX_CHECK_SECONDS
@@ -96,7 +100,14 @@ def sandbox_summary(app: Flask) -> str:
     return f"{name}: {'passed' if state.ok else 'FAILS'} (last checked {ago} s ago, at most every 10 minutes)"
 
 
-def sandbox_warning(app: Flask) -> Alert | None:
+def failing_slots(db) -> list[WorkerSlot]:
+    """Slots alive in the last ALIVE_SECONDS that paused themselves because their sandbox check failed."""
+    since = utcnow() - timedelta(seconds=ALIVE_SECONDS)
+    failing = (WorkerSlot.state == "paused", WorkerSlot.reason.startswith(SANDBOX_FAILS, autoescape=True))
+    return list(db.scalars(select(WorkerSlot).where(WorkerSlot.heartbeat_at >= since, *failing)))
+
+
+def sandbox_warning(app: Flask, db) -> Alert | None:
     name = app.config["SANDBOX"]
     if name == "none":
         return Alert(
@@ -111,6 +122,13 @@ def sandbox_warning(app: Flask) -> Alert | None:
             "sandbox",
             f"The {name} sandbox check fails on this host ({first_line[:300]}); workers refuse to start. "
             "Run `workshop sandbox check` on the server for the full table.",
+        )
+    failing = failing_slots(db)
+    if failing:
+        return Alert(
+            "sandbox",
+            f"The sandbox check fails on {len(failing)} worker slot(s) ({failing[0].name}: {failing[0].reason}); "
+            "they run no job until it passes again. Run `workshop sandbox check` there for the full table.",
         )
     return None
 
@@ -154,5 +172,5 @@ def no_slot_warning(db) -> Alert | None:
 
 def instructor_warnings(app: Flask, db) -> list[Alert]:
     """Every warning that holds now, the most serious first."""
-    found = (sandbox_warning(app), no_slot_warning(db), stand_in_warning(app))
+    found = (sandbox_warning(app, db), no_slot_warning(db), stand_in_warning(app))
     return [warning for warning in found if warning is not None]

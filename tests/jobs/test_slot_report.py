@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from sqlalchemy import select
 
@@ -66,3 +67,42 @@ def test_the_job_store_keeps_uid_and_gpu(app):
     assert (rows["gpu-box:4242:slot-1"].uid, rows["gpu-box:4242:slot-1"].gpu) == (61001, 1)
     assert rows["gpu-box:4242:slot-1"].current_submission_id == 7
     assert (rows["cpu-box:17:slot-0"].uid, rows["cpu-box:17:slot-0"].gpu) == (61002, None)
+
+
+def test_an_idle_slot_checks_its_sandbox_again_and_a_failing_check_pauses_it():
+    """Every recheck_seconds an idle slot runs the self-check with its own uid; failing, it pauses and says why."""
+    store, uids = FakeStore(), []
+
+    def failing_check(uid):
+        uids.append(uid)
+        return False, "network: the sandbox reached 127.0.0.1:8080"
+
+    settings = ExecutorSettings(slots=1, idle_poll_seconds=0.02, recheck_seconds=0.1)
+    executor = LocalExecutor(store, never_graded, settings, health_check=failing_check)
+    executor.start()
+    try:
+        for _ in range(250):
+            if any(report.state == "paused" for report in store.reports):
+                break
+            time.sleep(0.02)
+    finally:
+        executor.stop(timeout=5)
+    paused = [report for report in store.reports if report.state == "paused"]
+    assert paused, [report.state for report in store.reports]
+    assert paused[0].reason.startswith("sandbox check failed: network: the sandbox reached 127.0.0.1:8080")
+    assert uids and set(uids) == {store.reports[0].uid}
+
+
+def test_a_passing_recheck_keeps_the_slot_idle():
+    store, calls = FakeStore(), []
+    settings = ExecutorSettings(slots=1, idle_poll_seconds=0.02, recheck_seconds=0.05)
+    executor = LocalExecutor(store, never_graded, settings, health_check=lambda uid: calls.append(uid) or (True, ""))
+    executor.start()
+    try:
+        for _ in range(250):
+            if len(calls) >= 2:
+                break
+            time.sleep(0.02)
+    finally:
+        executor.stop(timeout=5)
+    assert len(calls) >= 2 and not any(report.state == "paused" for report in store.reports)

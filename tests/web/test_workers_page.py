@@ -116,6 +116,22 @@ def test_a_failing_sandbox_check_warns_and_a_passing_one_does_not(app, instructo
     assert 'id="sandbox"' not in page and "Sandbox: <strong>bwrap: passed" in page
 
 
+def test_a_slot_whose_own_sandbox_check_fails_warns_even_where_the_web_process_cannot_check(
+    app, instructor, checks, monkeypatch
+):
+    """A root serve's web workers are not root: the slots' process checks, and its paused slots tell the page."""
+    monkeypatch.setattr(warnings.os, "geteuid", lambda: 1234)
+    add_slot(app, "box:1:slot-0")
+    page = warning_page(app, instructor)
+    assert 'id="sandbox"' not in page and checks.calls == 0
+    assert "each worker slot checks when it starts and every 10 minutes" in page
+    reason = "sandbox check failed: network: reached 127.0.0.1; no job runs here until it passes again"
+    add_slot(app, "box:1:slot-1", "paused", 1, reason=reason)
+    add_slot(app, "box:0:slot-0", "paused", 900, reason=reason)  # long silent: its worker is gone
+    page = warning_page(app, instructor, "/instructor/")
+    assert 'id="sandbox"' in page and "fails on 1 worker slot(s) (box:1:slot-1: sandbox check failed: network" in page
+
+
 def test_the_sandbox_check_runs_at_most_every_ten_minutes(app, instructor, checks):
     add_slot(app, "box:1:slot-0")
     for _ in range(5):
