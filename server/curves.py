@@ -84,8 +84,8 @@ def _draw_panel(draw: ImageDraw.ImageDraw, panel: Panel, box: tuple[int, int, in
     left, top = box[0] + MARGIN_LEFT, box[1] + MARGIN_TOP
     right, bottom = box[2] - MARGIN_RIGHT, box[3] - MARGIN_BOTTOM
     points = [point for line in panel.lines.values() for point in line]
-    x_low, x_high = _span([x for x, _ in points], absolute=0.5)
-    y_low, y_high = _span([y for _, y in points], fraction=0.05)
+    x_low, x_high = axis_span([x for x, _ in points], absolute=0.5)
+    y_low, y_high = axis_span([y for _, y in points], fraction=0.05)
 
     def place(x: float, y: float) -> tuple[float, float]:
         return (
@@ -94,11 +94,11 @@ def _draw_panel(draw: ImageDraw.ImageDraw, panel: Panel, box: tuple[int, int, in
         )
 
     draw.rectangle((left, top, right, bottom), outline="black")
-    for value in _ticks(y_low, y_high):
+    for value in value_ticks(y_low, y_high):
         _, y = place(x_low, value)
         draw.line((left - 4, y, left, y), fill="black")
         draw.text((left - 6, y), f"{value:.3g}", fill="black", font=small, anchor="rm")
-    for epoch in _epoch_ticks(x_low, x_high):
+    for epoch in epoch_ticks(x_low, x_high):
         x, _ = place(epoch, y_low)
         draw.line((x, bottom, x, bottom + 4), fill="black")
         draw.text((x, bottom + 6), str(epoch), fill="black", font=small, anchor="mt")
@@ -116,7 +116,7 @@ def _draw_panel(draw: ImageDraw.ImageDraw, panel: Panel, box: tuple[int, int, in
         draw.text((right - 120, y), name[:20], fill="black", font=small, anchor="lm")
 
 
-def _span(values: list[float], fraction: float = 0.0, absolute: float = 0.0) -> tuple[float, float]:
+def axis_span(values: list[float], fraction: float = 0.0, absolute: float = 0.0) -> tuple[float, float]:
     """The axis range around ``values`` with some room; never empty (one epoch or a flat line still gets one)."""
     low, high = min(values), max(values)
     if high - low < 1e-12:
@@ -126,11 +126,11 @@ def _span(values: list[float], fraction: float = 0.0, absolute: float = 0.0) -> 
     return low - extra, high + extra
 
 
-def _ticks(low: float, high: float, count: int = 5) -> list[float]:
+def value_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return [low + (high - low) * step / (count - 1) for step in range(count)]
 
 
-def _epoch_ticks(low: float, high: float) -> list[int]:
+def epoch_ticks(low: float, high: float) -> list[int]:
     first, last = math.ceil(low), math.floor(high)
     step = max(1, math.ceil((last - first + 1) / 10))
     return list(range(first, last + 1, step))

@@ -74,6 +74,8 @@ def make_app(tmp_path, data_dir, database_url: str):
             # a projector stream sends one snapshot and ends, so that walkers reading whole bodies return
             "PROJECTOR_STREAM_SECONDS": 0,
             "PROJECTOR_CACHE_SECONDS": 0,
+            # a submission's live stream sends one round of events and ends, for the same reason
+            "SUBMISSION_STREAM_SECONDS": 0,
         }
     )
     upgrade_database(app)
