@@ -204,7 +204,7 @@ def test_delete_asks_first_then_removes_everything_of_theirs(app):
     _post(client, f"{ada}/rename", {"new_name": "Ada L"})
     confirm = client.get(f"{PAGE}?delete={ada}")
     assert confirm.status_code == 200 and 'id="confirm-delete"' in confirm.get_data(as_text=True)
-    assert "2 submissions" in confirm.get_data(as_text=True)
+    assert "all 2 of their submissions" in confirm.get_data(as_text=True)
     assert _post(client, f"{ada}/delete").status_code == 400  # no confirm=yes: the question again
     assert _person(app, ada) is not None
     assert _post(client, f"{ada}/delete", {"confirm": "yes"}).status_code == 302
