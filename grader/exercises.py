@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.metrics import DEFAULT_METRIC, METRICS
 from grader.weights import ARCHITECTURES
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -78,6 +79,12 @@ class Exercise:
     summary: str
     path: Path = field(compare=False)
     quota: Quota | None = None  # the default; the instructor can change it during the event
+    metric: str = DEFAULT_METRIC  # the leaderboard's metric: public_score/private_score (a key of METRICS)
+
+    @property
+    def metric_label(self) -> str:
+        """The leaderboard metric in words, e.g. "ROC AUC" or "partial AUC above 80 % sensitivity"."""
+        return METRICS[self.metric].label
 
     @property
     def readme(self) -> str:
@@ -97,6 +104,7 @@ class Exercise:
             "title": self.title,
             "image_size": self.image_size,
             "time_limit": self.time_limit,
+            "metric": self.metric,
         }
 
 
@@ -112,6 +120,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str, object]] = {
     "score_band": (list, "two numbers [low, high] with 0 <= low <= high <= 1", _REQUIRED),
     "summary": (str, "a string", ""),
     "quota": (dict, 'a table { count = 5, per = "1h" }', None),
+    "metric": (str, "one of " + ", ".join(repr(key) for key in METRICS), DEFAULT_METRIC),
 }
 _RANGES = {"image_size": (16, 512), "time_limit": (10, 7200), "memory_limit_mb": (256, 262144)}
 
@@ -130,6 +139,8 @@ def _check_field(name: str, value: object, where: str) -> list[str]:
         and 0 <= value[0] <= value[1] <= 1
     ):
         return [f"{where}: field 'score_band' must be {description}, found {value!r}"]
+    if name == "metric" and value not in METRICS:
+        return [f"{where}: field 'metric' must be {description} (higher is better), found {value!r}"]
     if name == "quota":
         try:
             Quota.parse(value)
@@ -145,6 +156,17 @@ def _check_field(name: str, value: object, where: str) -> list[str]:
             if item not in ARCHITECTURES
         ]
     return []
+
+
+def _check_band_fits_metric(values: dict, where: str) -> list[str]:
+    """The reference's score band must lie in the leaderboard metric's range (pauc_80 reaches 0.2 at most)."""
+    metric, (low, high) = METRICS[values["metric"]], values["score_band"]
+    if metric.low <= low <= high <= metric.high:
+        return []
+    return [
+        f"{where}: field 'score_band' {[low, high]!r} lies outside the range of metric '{metric.key}' "
+        f"({metric.low:g} to {metric.high:g})"
+    ]
 
 
 def load_exercise(folder: Path) -> Exercise:
@@ -170,6 +192,8 @@ def load_exercise(folder: Path) -> Exercise:
         problems += _check_field(name, spec[name], where)
         values[name] = spec[name]
     problems += [f"{where}: unknown field '{name}'" for name in spec if name not in _FIELDS]
+    if not problems:
+        problems += _check_band_fits_metric(values, where)
     if problems:
         raise ExerciseError(problems)
     return Exercise(
@@ -184,6 +208,7 @@ def load_exercise(folder: Path) -> Exercise:
         summary=str(values["summary"]),
         path=folder,
         quota=Quota.parse(values["quota"]) if values["quota"] is not None else None,
+        metric=str(values["metric"]),
     )
 
 

@@ -16,7 +16,14 @@ from types import MappingProxyType
 from grader.data import CLASS_NAMES, DatasetPaths, read_test_ids, read_test_labels
 from grader.exercises import Exercise
 from grader.sandbox import BASE_UID, Limits, Sandbox, SandboxJob, SandboxResult, SandboxUnavailable, get_sandbox
-from grader.scoring import InvalidPredictions, read_predictions, read_progress, read_status, score_predictions
+from grader.scoring import (
+    InvalidPredictions,
+    leaderboard_scores,
+    read_predictions,
+    read_progress,
+    read_status,
+    score_predictions,
+)
 from grader.storable import optional_text, storable_json, storable_text
 from grader.weights import exercise_weights
 
@@ -229,7 +236,7 @@ def grade(
         except SandboxUnavailable as error:  # our side (e.g. no cgroup for the job): retried, never charged
             result = GradeResult(status="failed", error_kind="infrastructure", message=f"the sandbox refused: {error}")
         else:
-            result = _interpret(run, job.out_dir, dataset, keep_predictions)
+            result = _interpret(run, job.out_dir, dataset, keep_predictions, metric=exercise.metric)
     finally:
         if job is not None:
             backend.release(job)  # e.g. unmount the output folder, now that the host has read it
@@ -262,8 +269,13 @@ def _sandbox_job(
     )
 
 
-def _interpret(run: SandboxResult, out_dir: Path, dataset: DatasetPaths, keep: Path | None = None) -> GradeResult:
-    """Turn what the sandbox left behind into a verdict; only the host's own scoring produces scores."""
+def _interpret(
+    run: SandboxResult, out_dir: Path, dataset: DatasetPaths, keep: Path | None = None, *, metric: str = "roc_auc"
+) -> GradeResult:
+    """Turn what the sandbox left behind into a verdict; only the host's own scoring produces scores (and figures).
+
+    ``public_score``/``private_score`` are the exercise's leaderboard ``metric`` of each partition.
+    """
     status = read_status(out_dir)
     history = read_progress(out_dir)
     notes = [str(note)[:300] for note in status.get("notes", [])[:10] if isinstance(note, str)] + run.notes
@@ -292,13 +304,8 @@ def _interpret(run: SandboxResult, out_dir: Path, dataset: DatasetPaths, keep: P
     metrics = score_predictions(predictions, read_test_labels(dataset))
     if keep is not None:
         write_predictions(predictions, keep)
-    return GradeResult(
-        status="done",
-        public_score=metrics["public"]["roc_auc"],
-        private_score=metrics["private"]["roc_auc"],
-        metrics=metrics,
-        **base,
-    )
+    public_score, private_score = leaderboard_scores(metrics, metric)
+    return GradeResult(status="done", public_score=public_score, private_score=private_score, metrics=metrics, **base)
 
 
 def _clean_info(info: dict) -> dict:

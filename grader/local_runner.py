@@ -8,8 +8,9 @@ Usage, inside the unzipped starter kit::
 
 The kit's sample has training and validation images with labels. This runner keeps the sampled
 validation images apart in two halves: one is ``data.val``, the other plays the held-out test split,
-whose labels the harness never sees; the runner scores the predictions itself (ROC AUC), as the
-server does. Standard library and NumPy only (TensorFlow for the training itself, in the harness).
+whose labels the harness never sees; the runner scores the predictions itself (ROC AUC, the partial AUC
+above 80 % sensitivity, sensitivity and specificity at 0.5), as the server does. Standard library and NumPy
+only (TensorFlow for the training itself, in the harness).
 """
 
 from __future__ import annotations
@@ -87,6 +88,38 @@ def roc_auc(labels: list[int], scores: list[float]) -> float | None:
     return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
 
 
+def roc_points(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ROC curve's corners (false- and true-positive rates), from (0, 0) to (1, 1); ties form one step."""
+    order = np.argsort(-scores, kind="mergesort")
+    ordered, hits = scores[order], labels[order]
+    ends = np.r_[np.flatnonzero(np.diff(ordered)), len(ordered) - 1]
+    true_positives = np.cumsum(hits)[ends]
+    false_positives = ends + 1 - true_positives
+    return np.r_[0, false_positives] / false_positives[-1], np.r_[0, true_positives] / true_positives[-1]
+
+
+def pauc_80(labels: list[int], scores: list[float]) -> float | None:
+    """ISIC 2024's partial AUC above 80 % sensitivity (0 to 0.2), as the server computes it: flip labels and
+    scores, cut the flipped ROC curve at a false-positive rate of 0.2 and take the area under it."""
+    truth, values = np.asarray(labels), np.asarray(scores, dtype=float)
+    if len(set(labels)) < 2:
+        return None
+    fpr, tpr = roc_points(1 - truth, -values)
+    stop = int(np.searchsorted(fpr, 0.2, "right"))
+    xs = np.append(fpr[:stop], 0.2)
+    ys = np.append(tpr[:stop], np.interp(0.2, fpr[stop - 1 : stop + 1], tpr[stop - 1 : stop + 1]))
+    return float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1]) / 2))
+
+
+def at_threshold(labels: list[int], scores: list[float]) -> tuple[float | None, float | None]:
+    """Sensitivity and specificity when a probability above 0.5 counts as malignant (as the server decides)."""
+    truth, decided = np.asarray(labels) == 1, np.asarray(scores) > 0.5
+    positives, negatives = int(truth.sum()), int((~truth).sum())
+    sensitivity = int((truth & decided).sum()) / positives if positives else None
+    specificity = int((~truth & ~decided).sum()) / negatives if negatives else None
+    return sensitivity, specificity
+
+
 def write_png(path: str, image: np.ndarray) -> None:
     """An RGB uint8 array as a PNG file, with the standard library only."""
     height, width, _ = image.shape
@@ -155,10 +188,18 @@ def report(out_dir: str, hidden: dict[str, int]) -> int:
     with open(os.path.join(out_dir, "predictions.csv"), newline="", encoding="utf-8") as handle:
         predictions = {row["image_id"]: float(row["malignant"]) for row in csv.DictReader(handle)}
     ids = sorted(hidden)
-    score = roc_auc([hidden[image_id] for image_id in ids], [predictions[image_id] for image_id in ids])
-    print(f"local ROC AUC {score:.3f} on {len(ids)} held-back sample images (after {status['seconds']:.0f} s)")
+    labels, scores = [hidden[image_id] for image_id in ids], [predictions[image_id] for image_id in ids]
+    after = f"on {len(ids)} held-back sample images (after {status['seconds']:.0f} s)"
+    print(f"local ROC AUC {_shown(roc_auc(labels, scores))} {after}")
+    print(f"partial AUC above 80 % sensitivity {_shown(pauc_80(labels, scores))} (0 to 0.2, ranks the open challenge)")
+    sensitivity, specificity = at_threshold(labels, scores)
+    print(f"at the threshold 0.5: sensitivity {_shown(sensitivity)}, specificity {_shown(specificity)}")
     print("The sample is small, so this score is rough; the server scores on its own held-out test images.")
     return 0
+
+
+def _shown(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def main(argv: list[str] | None = None) -> int:

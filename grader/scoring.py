@@ -10,7 +10,10 @@ import os
 import stat
 from pathlib import Path
 
+import numpy as np
+
 from grader.data import HiddenLabels
+from grader.metrics import evaluate
 
 MAX_PREDICTIONS_BYTES = 16 * 1024 * 1024
 MAX_STATUS_BYTES = 256 * 1024
@@ -183,22 +186,29 @@ def _clean_epoch(record: dict) -> dict:
     return {"epoch": int(record["epoch"]), "seconds": _finite_float(record.get("seconds")), "metrics": clean}
 
 
-def score_partition(predictions: dict[str, float], labels: HiddenLabels, partition: str) -> dict:
-    """ROC AUC (the leaderboard's score) plus accuracy facts for one part of the test split."""
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
-
+def _partition_arrays(predictions: dict[str, float], labels: HiddenLabels, partition: str):
     ids = labels.ids(partition)
-    truth = [labels.labels[image_id] for image_id in ids]
-    scores = [predictions[image_id] for image_id in ids]
-    decided = [int(score >= 0.5) for score in scores]
-    return {
-        "roc_auc": float(roc_auc_score(truth, scores)) if len(set(truth)) == 2 else None,
-        "accuracy": float(accuracy_score(truth, decided)) if ids else None,
-        "balanced_accuracy": float(balanced_accuracy_score(truth, decided)) if len(set(truth)) == 2 else None,
-        "count": len(ids),
-        "malignant": sum(truth),
-    }
+    truth = np.fromiter((labels.labels[image_id] for image_id in ids), dtype=np.int64, count=len(ids))
+    scores = np.fromiter((predictions[image_id] for image_id in ids), dtype=np.float64, count=len(ids))
+    return truth, scores
 
 
-def score_predictions(predictions: dict[str, float], labels: HiddenLabels) -> dict[str, dict]:
-    return {partition: score_partition(predictions, labels, partition) for partition in ("public", "private")}
+def score_partition(predictions: dict[str, float], labels: HiddenLabels, partition: str) -> dict:
+    """The metrics of one part of the test split: exactly the keys ``grader.metrics.METRIC_KEYS``."""
+    return evaluate(*_partition_arrays(predictions, labels, partition))[0]
+
+
+def score_predictions(predictions: dict[str, float], labels: HiddenLabels) -> dict:
+    """``{"public": metrics, "private": metrics, "figures": {"public": .., "private": ..}}``, all computed here.
+
+    The figures (ROC curve, operating point at 0.5, confusion matrix) come from the host's own scoring, never
+    from the sandbox; a participant may see the public ones only (``server.submissions.visible_metrics``).
+    """
+    public, public_figures = evaluate(*_partition_arrays(predictions, labels, "public"))
+    private, private_figures = evaluate(*_partition_arrays(predictions, labels, "private"))
+    return {"public": public, "private": private, "figures": {"public": public_figures, "private": private_figures}}
+
+
+def leaderboard_scores(metrics: dict, metric: str) -> tuple[float | None, float | None]:
+    """``public_score`` and ``private_score``: the exercise's leaderboard metric of each partition."""
+    return metrics["public"][metric], metrics["private"][metric]

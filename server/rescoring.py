@@ -15,7 +15,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from grader.data import HiddenLabels, dataset_paths, read_test_labels
-from grader.scoring import MAX_PREDICTIONS_BYTES, read_untrusted, score_predictions
+from grader.metrics import DEFAULT_METRIC
+from grader.scoring import MAX_PREDICTIONS_BYTES, leaderboard_scores, read_untrusted, score_predictions
+from server.catalog import catalog
 from server.job_store import RESTART_NOTE, add_note, predictions_path
 from server.models import Submission, WorkerSlot, utcnow
 
@@ -99,7 +101,9 @@ def _probability(text: str) -> bool:
 def rescore(app: Flask, db, submission: Submission, labels: HiddenLabels | None = None) -> dict:
     """Score the kept predictions against the private labels, as grading does; the old verdict is kept.
 
-    Raises CannotRescore for a submission that never produced predictions (or is still open). The caller commits.
+    The scores are the exercise's leaderboard metric as the catalog says now (``metric`` in exercise.toml), the
+    figures are computed again too. Raises CannotRescore for a submission that never produced predictions (or
+    is still open). The caller commits.
     """
     if submission.status != "done":
         raise CannotRescore(f"only a scored submission can be rescored (this one is {submission.status}); rerun it")
@@ -108,9 +112,15 @@ def rescore(app: Flask, db, submission: Submission, labels: HiddenLabels | None 
     metrics = score_predictions(read_kept(app, submission.id, list(labels.labels)), labels)
     _push_verdict(submission, "rescored")
     submission.error_kind = submission.error_message = None
-    submission.public_score, submission.private_score = metrics["public"]["roc_auc"], metrics["private"]["roc_auc"]
+    submission.public_score, submission.private_score = leaderboard_scores(metrics, _metric_of(app, submission))
     submission.metrics = metrics
     return metrics
+
+
+def _metric_of(app: Flask, submission: Submission) -> str:
+    """The exercise's leaderboard metric; the default for an exercise no longer in the catalog."""
+    exercise = catalog(app).get(submission.exercise_slug)
+    return exercise.metric if exercise is not None else DEFAULT_METRIC
 
 
 def rescore_exercise(app: Flask, db, slug: str) -> Outcome:

@@ -49,11 +49,16 @@ def shows_private_figures() -> bool:
 
 
 def visible_metrics(submission: Submission) -> dict:
-    """The metrics the current viewer may see: participants get the public partition only."""
+    """The metrics the current viewer may see: the instructor everything; a participant ``public`` and
+    ``figures.public`` only (the public partition's metrics, ROC curve, operating point and confusion matrix)."""
     metrics = submission.metrics or {}
     if shows_private_figures():
         return metrics
-    return {key: value for key, value in metrics.items() if key == "public"}
+    visible = {"public": metrics["public"]} if "public" in metrics else {}
+    figures = metrics.get("figures")
+    if isinstance(figures, dict) and "public" in figures:
+        visible["figures"] = {"public": figures["public"]}
+    return visible
 
 
 def as_json(submission: Submission) -> dict:

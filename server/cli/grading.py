@@ -46,19 +46,18 @@ def grade_command(file: Path, slug: str, dataset: str | None, as_json: bool, tim
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
-        _print_result(result)
+        _print_result(result, exercise.metric_label)
 
 
-def _print_result(result) -> None:
+def _print_result(result, metric_label: str) -> None:
     click.echo(result.log[-4000:])
     click.echo("-" * 60)
     for epoch in result.history:
         metrics = ", ".join(f"{key} {value:.4f}" for key, value in epoch["metrics"].items())
         click.echo(f"epoch {epoch['epoch']}: {metrics}")
     if result.status == "done":
-        click.echo(
-            f"done in {result.seconds:.1f} s: public ROC AUC {result.public_score}, private {result.private_score}"
-        )
+        scores = f"public {metric_label} {result.public_score}, private {result.private_score}"
+        click.echo(f"done in {result.seconds:.1f} s: {scores}")
     else:
         click.echo(f"failed ({result.error_kind}) after {result.seconds:.1f} s: {result.message}")
         if result.traceback:
