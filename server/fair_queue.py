@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import heapq
 import statistics
+import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -139,5 +141,22 @@ def queue_places(db, now: datetime | None = None, window: int = RECENT_JOBS) -> 
     return places
 
 
+QUEUE_CACHE_SECONDS = 1.0  # pages, streams and the API share one replay of the queue this long
+_cache: dict[object, tuple[float, dict[int, QueuePlace]]] = {}
+_cache_lock = threading.Lock()
+
+
 def queue_place(db, submission_id: int, now: datetime | None = None) -> QueuePlace | None:
-    return queue_places(db, now).get(submission_id)
+    """One queued job's place. Every open page and stream asks every few seconds: without ``now``, the replay of
+    the whole queue is shared for QUEUE_CACHE_SECONDS per database (a job queued since is never left out)."""
+    if now is not None:
+        return queue_places(db, now).get(submission_id)
+    key, moment = db.get_bind().url, time.monotonic()
+    with _cache_lock:
+        made, places = _cache.get(key, (0.0, {}))
+    if submission_id in places and moment - made < QUEUE_CACHE_SECONDS:
+        return places[submission_id]
+    places = queue_places(db)
+    with _cache_lock:
+        _cache[key] = (moment, places)
+    return places.get(submission_id)

@@ -100,3 +100,24 @@ def test_the_instructors_reruns_wait_behind_everyones_own_jobs_and_cost_no_quota
     with new_session(app) as db:
         assert fair_order(db, now) == [own, rerun]
         assert quota_status(db, ada, "cnn-from-scratch", Quota(2, 3600), now).used == 0
+
+
+def test_pages_and_streams_share_one_replay_of_the_queue_and_a_new_job_is_never_left_out(app, monkeypatch):
+    """Every open submission page asks for its place every few seconds: one replay serves them for a second."""
+    from server import fair_queue
+
+    replays = []
+    real = fair_queue.queue_places
+    monkeypatch.setattr(fair_queue, "queue_places", lambda db, now=None: replays.append(1) or real(db, now))
+    monkeypatch.setattr(fair_queue, "QUEUE_CACHE_SECONDS", 60)
+    people = [make_participant(app, f"P{number}") for number in range(3)]
+    first, second = (make_submission(app, person) for person in people[:2])
+    with new_session(app) as db:
+        assert [fair_queue.queue_place(db, job).position for job in (first, second, first, second)] == [1, 2, 1, 2]
+        assert len(replays) == 1
+        third = make_submission(app, people[2])  # queued after the replay: replayed again, not "not queued"
+        assert fair_queue.queue_place(db, third).position == 3 and len(replays) == 2
+    monkeypatch.setattr(fair_queue, "QUEUE_CACHE_SECONDS", 0)
+    with new_session(app) as db:
+        fair_queue.queue_place(db, first)
+        assert len(replays) == 3
