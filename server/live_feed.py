@@ -121,10 +121,9 @@ class LiveFeed:
             queue = self._queue(db, row.status)
         events = []
         status = {"status": row.status, **queue}
-        if row.status == "running":
-            status["elapsed"] = round(elapsed_seconds(row.started_at) or 0.0, 1)
-        if status != self.seen.status:
-            events.append(message("status", status))
+        if status != self.seen.status:  # the elapsed time goes with a change; the page's clock ticks on
+            running = {"elapsed": round(elapsed_seconds(row.started_at) or 0.0, 1)} if row.status == "running" else {}
+            events.append(message("status", status | running))
             self.seen.status = status
         if change := log_change(self.seen.log, row.log or ""):
             events.append(message("log", change))

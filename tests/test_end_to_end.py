@@ -65,7 +65,7 @@ def test_join_submit_solution_score_on_leaderboard(running):
     solution = catalog(running)[SLUG].solution
     new_id = submission_id(submit_code(client, SLUG, solution))
     waiting = client.get(f"/submissions/{new_id}").get_data(as_text=True)
-    assert 'http-equiv="refresh"' in waiting
+    assert 'http-equiv="refresh"' not in waiting and f'data-events="/submissions/{new_id}/events"' in waiting
 
     state = wait_for_terminal(client, new_id)
     assert state["status"] == "done", state
