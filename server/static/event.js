@@ -2,6 +2,8 @@
 // offset for the instructor's deadline forms, and a confirmation before revealing a private board.
 (function () {
   "use strict";
+  if (window.workshopEventLoaded) return; // base.html loads this on every page; some pages name it again
+  window.workshopEventLoaded = true;
 
   function pad(n) { return String(n).padStart(2, "0"); }
 
@@ -29,14 +31,21 @@
     });
   }
 
+  // <time class="local-time" datetime="...Z">14:05 UTC</time> becomes "14:05 (your time)"; data-seconds keeps
+  // the seconds. The server stores naive UTC: a datetime without a zone is read as UTC, not as local time.
   function localTimes() {
     document.querySelectorAll("time.local-time").forEach(function (el) {
-      var when = new Date(el.getAttribute("datetime"));
+      var iso = el.getAttribute("datetime") || "";
+      if (/T\d\d:\d\d(:\d\d(\.\d+)?)?$/.test(iso)) iso += "Z";
+      var when = new Date(iso);
       if (isNaN(when.getTime())) return;
       var today = new Date().toDateString() === when.toDateString();
-      el.title = el.getAttribute("datetime");
+      var clock = pad(when.getHours()) + ":" + pad(when.getMinutes());
+      if (el.hasAttribute("data-seconds")) clock += ":" + pad(when.getSeconds());
+      el.title = when.toISOString().replace(".000Z", "Z").replace("T", " ") + " (UTC)";
       el.textContent = (today ? "" : when.toLocaleDateString([], { weekday: "short", day: "numeric", month: "short" }) + " ")
-        + pad(when.getHours()) + ":" + pad(when.getMinutes());
+        + clock + " (your time)";
+      el.classList.add("localised");
     });
   }
 
@@ -54,6 +63,7 @@
     });
   }
 
+  document.addEventListener("workshop:updated", localTimes);  // a page replaced part of itself (submission.js)
   document.addEventListener("DOMContentLoaded", function () {
     localTimes();
     offsets();

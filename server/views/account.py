@@ -1,8 +1,12 @@
-"""The participant's notebook page: make a personal token and copy the snippet that submits from a notebook."""
+"""The participant's notebook page: make a personal token and copy the snippet that submits from a notebook.
+
+Making a token is post/redirect/get: the POST keeps the new token's plaintext in the session for the next GET
+only (popped there), so reloading the page never makes another token and no longer shows this one.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
 
 from server.access import participant_required
 from server.catalog import catalog
@@ -11,29 +15,32 @@ from server.passwords import new_api_token
 
 bp = Blueprint("account", __name__)
 
+NEW_TOKEN = "new_notebook_token"  # noqa: S105 - the session key, not a secret
 
-def notebook_page(token: str | None = None):
+
+@bp.route("/account")
+@participant_required
+def show():
+    token = session.pop(NEW_TOKEN, None)  # shown on this one page, then never again
     first = next(iter(catalog().values()), None)
-    return render_template(
+    page = render_template(
         "account.html",
         token=token,
         has_token=g.participant.api_token_hash is not None,
         server_url=request.host_url.rstrip("/"),
         example_slug=first.slug if first else "cnn-from-scratch",
     )
-
-
-@bp.route("/account")
-@participant_required
-def show():
-    return notebook_page()
+    return page, {"Cache-Control": "no-store"}  # the token must not linger in any cache
 
 
 @bp.route("/account/token", methods=["POST"])
 @participant_required
 def make_token():
-    """A new token replaces the old one at once; it is shown on this one page and never again."""
+    """A new token replaces the old one at once; the next GET of /account shows it, once."""
     token, stored = new_api_token()
     g.participant.api_token_hash = stored
     get_db().commit()
-    return notebook_page(token), {"Cache-Control": "no-store"}  # the token must not linger in any cache
+    session[NEW_TOKEN] = token
+    response = redirect(url_for("account.show"), code=303)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -14,6 +14,7 @@ from server.db import get_db
 from server.errors import WorkshopError
 from server.event import exercise_json
 from server.executor_runtime import notify_executor
+from server.progress import EditorCode, editor_code, error_line, progress_by_exercise
 from server.queueing import queue_submission
 from server.quotas import describe_seconds
 from server.scoreboard import MAX_FINAL, final_selection
@@ -39,19 +40,27 @@ def render_readme(text: str) -> Markup:
 
 @bp.route("/")
 def index():
-    return render_template("exercises/index.html", exercises=list(catalog().values()))
+    """The exercises, each with the participant's own progress (nothing personal for a visitor)."""
+    db = get_db()
+    progress = progress_by_exercise(db, g.participant.id, active_dataset(db)) if g.participant else {}
+    return render_template("exercises/index.html", exercises=list(catalog().values()), progress=progress)
 
 
 @bp.route("/exercises/<slug>")
 def show(slug: str):
+    """The editor opens with the participant's last submission (or ``?from=<id>``, ``?starter=1``)."""
     exercise = get_exercise(slug)
-    submissions = my_submissions(get_db(), g.participant, slug)
-    code = submissions[0].code if submissions and request.args.get("restore") else exercise.starter
-    return render_template("exercises/show.html", **_page(exercise, submissions, code))
+    db = get_db()
+    submissions = my_submissions(db, g.participant, slug)
+    editor = editor_code(db, g.participant, exercise, submissions[0] if submissions else None, request.args)
+    return render_template("exercises/show.html", **_page(exercise, submissions, editor))
 
 
-def _page(exercise, submissions, code, errors: list[str] | None = None) -> dict:
-    """What the exercise page shows: README, the code, the event's state for this participant, their submissions."""
+def _page(exercise, submissions, editor: EditorCode, code_error: dict | None = None) -> dict:
+    """What the exercise page shows: README, the code, the event's state for this participant, their submissions.
+
+    ``code_error``: why the submission just sent was refused (``message``, ``line``), shown beside the editor.
+    """
     db = get_db()
     state = exercise_json(db, exercise, g.participant.id if g.participant else None)
     counting = set()
@@ -60,7 +69,8 @@ def _page(exercise, submissions, code, errors: list[str] | None = None) -> dict:
     return {
         "exercise": exercise,
         "readme": render_readme(exercise.readme),
-        "code": code,
+        "code": editor.code,
+        "editor": editor,
         "submissions": submissions,
         "state": state,
         "blocked": blocked_reason(state),
@@ -68,7 +78,7 @@ def _page(exercise, submissions, code, errors: list[str] | None = None) -> dict:
         "counting": counting,
         "any_final": any(row.final for row in submissions),
         "max_final": MAX_FINAL,
-        "errors": errors or [],
+        "code_error": code_error,
     }
 
 
@@ -114,19 +124,27 @@ def submit(slug: str):
     try:
         code, filename = uploaded_code() or (request.form.get("code", ""), None)
         submission = queue_submission(
-            get_db(), g.participant, exercise, code, filename, current_app.config["MAX_OPEN_SUBMISSIONS"]
+            get_db(),
+            g.participant,
+            exercise,
+            code,
+            filename,
+            current_app.config["MAX_OPEN_SUBMISSIONS"],
+            seed=request.form.get("seed"),
         )
     except WorkshopError as error:
-        return _rejected(exercise, error.message, code, error.status)
+        return _rejected(exercise, error, code)
     notify_executor()
     flash("Submitted. Your code is in the queue.")
     return redirect(url_for("submissions.show", submission_id=submission.id))
 
 
-def _rejected(exercise, message: str, code: bytes | str | None = None, status: int = 400):
-    """Show the problem at once, keeping what the participant wrote (nothing is lost)."""
+def _rejected(exercise, error: WorkshopError, code: bytes | str | None = None):
+    """Show the problem beside the editor at once, keeping what the participant wrote (nothing is lost)."""
     if isinstance(code, bytes):
         code = code.decode("utf-8", errors="replace")
     code = code if code is not None else request.form.get("code", exercise.starter)
     submissions = my_submissions(get_db(), g.participant, exercise.slug)
-    return render_template("exercises/show.html", **_page(exercise, submissions, code, [message])), status
+    editor = EditorCode(code, "sent", chosen=True)
+    problem = {"message": error.message, "line": error_line(error)}
+    return render_template("exercises/show.html", **_page(exercise, submissions, editor, problem)), error.status

@@ -19,7 +19,7 @@ TRAIN = "def train(data):\n    return None\n"
 
 def make_token(client) -> str:
     """Press the button on /account, as a participant would, and read the token shown once."""
-    response = post_form(client, "/account/token", {}, form_url="/account")
+    response = post_form(client, "/account/token", {}, form_url="/account", follow_redirects=True)  # POST/redirect/GET
     assert response.headers["Cache-Control"] == "no-store"
     page = response.get_data(as_text=True)
     match = re.search(r'<pre class="code" id="token">(ws_[\w-]+)</pre>', page)
