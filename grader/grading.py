@@ -34,10 +34,11 @@ ERROR_KINDS = (
     "timeout",
     "out_of_memory",
     "invalid_predictions",
+    "contract",
     "infrastructure",
 )
 # kinds the harness may report about itself; anything else it claims is ignored
-HARNESS_KINDS = ("import_error", "runtime_error", "out_of_memory", "invalid_predictions")
+HARNESS_KINDS = ("import_error", "runtime_error", "out_of_memory", "invalid_predictions", "contract")
 MAX_CODE_BYTES = 256 * 1024
 # seconds the harness keeps free at the end for predicting the test images
 PREDICT_RESERVE_SECONDS = 8
@@ -209,11 +210,12 @@ def grade(
     on_progress: Callable[[Progress], None] | None = None,
     gpu: int | None = None,
     keep_predictions: Path | None = None,
+    seed: int | None = None,
 ) -> GradeResult:
     """Run one submission through the sandbox and score it; never raises for a participant's mistake.
 
     With ``keep_predictions``, the validated predictions of a scored job are written there (so a rescore
-    needs no training).
+    needs no training). ``seed`` reaches the harness as ``data.seed`` (None: the harness picks one).
     """
     started = time.monotonic()
     try:
@@ -225,7 +227,9 @@ def grade(
     job_dir = _prepare_job_dir(settings.jobs_dir, code, uid)
     job: SandboxJob | None = None
     try:
-        job = _sandbox_job(job_dir, exercise, dataset, settings, limits_for(exercise, time_limit), uid=uid, gpu=gpu)
+        job = _sandbox_job(
+            job_dir, exercise, dataset, settings, limits_for(exercise, time_limit), uid=uid, gpu=gpu, seed=seed
+        )
 
         def poll(log: str) -> None:
             if on_progress is not None:
@@ -253,6 +257,7 @@ def _sandbox_job(
     *,
     uid: int,
     gpu: int | None,
+    seed: int | None = None,
 ) -> SandboxJob:
     """What the sandbox runs: the job folder's code and output, the public data, and the harness's spec."""
     spec = {
@@ -261,6 +266,7 @@ def _sandbox_job(
         "predict_reserve_seconds": PREDICT_RESERVE_SECONDS,
         "class_names": list(CLASS_NAMES),
         "module": "submission",
+        "seed": seed,
         "allowed_weights": [item.as_spec() for item in exercise_weights(exercise)],
     }
     code_dir, out_dir = job_dir / "code", job_dir / "out"

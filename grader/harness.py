@@ -9,7 +9,12 @@ hostile input:
 * ``progress.jsonl``  -- one JSON object per finished epoch (written live);
 * ``status.json``     -- ``{"ok": bool, "error_kind", "message", "traceback", "notes", "run_info"}``.
 
-Besides running the code it keeps two promises of the workshop:
+Besides running the code it keeps three promises of the workshop:
+
+* **Repeatable runs.** ``spec["seed"]`` (a random one when absent) seeds Python's ``random`` and NumPy before
+  the submission is imported and Keras/TensorFlow (``keras.utils.set_random_seed``) right after, before the
+  data pipelines are built; ``train`` sees it as ``data.seed``. The same code with the same seed on the same
+  machine trains the same model (on a GPU some kernels are not bit-for-bit deterministic).
 
 * **Time.** Every ``model.fit`` reports its epochs live and is stopped in time, between epochs or in the
   middle of one, so that predicting fits in the reserve; the weights of the best epoch seen so far are
@@ -27,6 +32,7 @@ import json
 import math
 import os
 import platform
+import random
 import sys
 import time
 import traceback
@@ -34,6 +40,7 @@ import urllib.parse
 
 IMPORT_ERRORS = (ImportError,)
 PREDICT_BATCH = 64
+MAX_SEED = 2**31 - 1
 STAND_IN_SUFFIX = ".stand-in"  # marker next to a weights file that is a random-init stand-in (offline development)
 PREPARE_COMMAND = "workshop prepare-weights"
 
@@ -93,11 +100,12 @@ class Notes:
 
 
 class WorkshopData:
-    """What ``train(data)`` receives: batched datasets, image size, class names, a clock and loggers."""
+    """What ``train(data)`` receives: batched datasets, image size, class names, the seed, a clock and loggers."""
 
-    def __init__(self, spec: dict, guard: TrainingGuard):
+    def __init__(self, spec: dict, guard: TrainingGuard, seed: int = 0):
         import numpy as np
 
+        self.seed = seed  # Python, NumPy and TensorFlow are seeded with it already; use it for your own generators
         self.image_size = int(spec["image_size"])
         self.class_names = tuple(spec.get("class_names", ("benign", "malignant")))
         self.batch_size = int(spec.get("batch_size", 32))
@@ -463,8 +471,43 @@ def load_submission(code_dir: str, module_name: str):
     except IMPORT_ERRORS as error:
         raise ContractError("import_error", f"{type(error).__name__}: {error}") from error
     if not callable(getattr(module, "train", None)):
-        raise ContractError("runtime_error", "the submission defines no function train(data)")
+        raise ContractError("contract", "your code defines no function train(data) at the top level")
     return module
+
+
+def check_model(model) -> None:
+    """What ``train`` returned must be a model that can predict: the contract's other half."""
+    if model is None:
+        raise ContractError(
+            "contract", "train(data) returned None; end it with `return model`, the keras.Model you trained"
+        )
+    if not hasattr(model, "predict"):
+        raise ContractError(
+            "contract", f"train(data) must return the keras.Model you trained; it returned {model!r:.80}"
+        )
+
+
+def choose_seed(spec: dict) -> int:
+    """The job's seed: the spec's, or a fresh random one (recorded in run_info either way)."""
+    seed = spec.get("seed")
+    if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED:
+        return seed
+    return random.SystemRandom().randrange(MAX_SEED + 1)
+
+
+def seed_python(seed: int) -> None:
+    """Seed ``random`` and NumPy before the submission is imported (cheap: no TensorFlow yet)."""
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def seed_frameworks(seed: int) -> None:
+    """Seed Keras and TensorFlow (and again random and NumPy) before the data pipelines are built."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
 
 
 def predict_test(model, data_dir: str, image_size: int) -> tuple[list[str], list[float]]:
@@ -503,12 +546,28 @@ def write_predictions(output: Output, ids: list[str], probabilities: list[float]
         writer.writerows((image_id, repr(value)) for image_id, value in zip(ids, probabilities, strict=True))
 
 
-def submission_traceback(error: BaseException, submission_path: str) -> str:
-    """The traceback starting at the participant's own code, so harness frames do not distract."""
+def submission_traceback(error: BaseException, submission_path: str) -> str | None:
+    """The traceback starting at the participant's own code, so harness (and importlib) frames do not distract.
+
+    An import error is reported from the participant's ``import`` line on; a contract error raised by the
+    harness itself has no traceback worth showing (its message says it all).
+    """
+    if isinstance(error, ContractError):
+        if error.__cause__ is None:
+            return None
+        error = error.__cause__
     tb = error.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename != submission_path:
         tb = tb.tb_next
-    return "".join(traceback.format_exception(type(error), error, tb or error.__traceback__))
+    lines = traceback.format_exception(type(error), error, tb or error.__traceback__, chain=tb is not None)
+    return "".join(lines)
+
+
+def error_message(error: BaseException) -> str:
+    """One line for the participant: the harness's own words for a contract error, else ``Type: message``."""
+    if isinstance(error, ContractError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 def classify(error: BaseException) -> str:
@@ -519,18 +578,50 @@ def classify(error: BaseException) -> str:
     return "runtime_error"
 
 
-def run_info() -> dict:
-    """Versions and devices; TensorFlow only when the job loaded it (importing it costs seconds)."""
+def run_info(spec: dict | None = None, seed: int | None = None) -> dict:
+    """Versions, device, seed and time limit; TensorFlow only when the job loaded it (importing it costs seconds)."""
     info = {"python": platform.python_version(), "machine": platform.machine()}
+    if seed is not None:
+        info["seed"] = seed
+    if spec and spec.get("time_limit") is not None:
+        info["time_limit"] = spec["time_limit"]
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        info["keras"] = getattr(keras, "__version__", "unknown")
     tf = sys.modules.get("tensorflow")
     if tf is None:
         return info
     try:
         info["tensorflow"] = tf.__version__
         info["devices"] = [device.name for device in tf.config.list_logical_devices()]
+        info["device"] = describe_device(tf)
     except Exception as error:  # noqa: BLE001 - facts only, never fatal
         info["tensorflow"] = f"unavailable: {error}"
     return info
+
+
+def describe_device(tf) -> str:
+    """What trained the model, in words: the GPU's name, else the CPU's model and how many cores the job had."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = []
+        for gpu in gpus:
+            details = tf.config.experimental.get_device_details(gpu) or {}
+            names.append(str(details.get("device_name") or gpu.name))
+        return "GPU: " + ", ".join(names)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"CPU: {cpu_model()} ({cores} cores)"
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def main(spec_path: str) -> int:
@@ -543,28 +634,32 @@ def main(spec_path: str) -> int:
     submission_path = os.path.join(spec["code_dir"], f"{spec.get('module', 'submission')}.py")
     notes = Notes()
     status: dict = {"ok": False, "notes": notes.items}
+    seed = choose_seed(spec)
     try:
         weights = WeightsCache(spec, notes)
         weights.link()  # before the submission imports Keras, which reads KERAS_HOME once
+        seed_python(seed)
         module = load_submission(spec["code_dir"], spec.get("module", "submission"))
+        seed_frameworks(seed)
         guard = TrainingGuard(output, notes, deadline)
-        data = WorkshopData(spec, guard)
+        data = WorkshopData(spec, guard, seed)
         install_fit_hook(guard)
         weights.install()
         model = module.train(data)
-        if not hasattr(model, "predict"):
-            raise ContractError("runtime_error", f"train(data) must return a keras.Model, it returned {model!r:.80}")
+        check_model(model)
         ids, probabilities = predict_test(model, spec["data_dir"], data.image_size)
         write_predictions(output, ids, probabilities)
         status["ok"] = True
     except BaseException as error:  # noqa: BLE001 - every failure is reported, including SystemExit
+        trace = submission_traceback(error, submission_path)
         status.update(
             error_kind=classify(error),
-            message=f"{type(error).__name__}: {error}"[:2000],
-            traceback=submission_traceback(error, submission_path)[-20000:],
+            message=error_message(error)[:2000],
+            traceback=None if trace is None else trace[-20000:],
         )
-        print(status["traceback"], file=sys.stderr, flush=True)
-    status["run_info"] = run_info()
+        # the traceback is in status.json (the page shows it); the log gets one line, not a second copy
+        print(f"[harness] failed: {status['message'][:300]}", file=sys.stderr, flush=True)
+    status["run_info"] = run_info(spec, seed)
     status["seconds"] = round(time.monotonic() - started, 3)
     output.write_status(status)
     return 0 if status["ok"] else 1

@@ -5,6 +5,7 @@ Usage, inside the unzipped starter kit::
     python run_local.py                  # trains starter.py
     python run_local.py my_model.py      # trains your file
     python run_local.py --look           # writes examples.png: a few benign and malignant images
+    python run_local.py --seed 1234      # the seed of a run on the server (its run record): the same start
 
 The kit's sample has training and validation images with labels. This runner keeps the sampled
 validation images apart in two halves: one is ``data.val``, the other plays the held-out test split,
@@ -146,7 +147,7 @@ def look(path: str, per_class: int = 8) -> None:
     print(f"wrote {path}: top row benign, bottom row malignant")
 
 
-def run(submission: str, time_limit: float, config: dict) -> int:
+def run(submission: str, time_limit: float, config: dict, seed: int | None = None) -> int:
     work = tempfile.mkdtemp(prefix="workshop-local-")
     try:
         data_dir, code_dir, out_dir = (os.path.join(work, name) for name in ("data", "code", "out"))
@@ -165,6 +166,7 @@ def run(submission: str, time_limit: float, config: dict) -> int:
             "out_dir": out_dir,
             "weights_dir": None,
             "offline": False,  # on your computer Keras downloads the ImageNet weights itself
+            "seed": seed,  # None: the harness draws one; report() prints it
         }
         spec_path = os.path.join(work, "spec.json")
         with open(spec_path, "w", encoding="utf-8") as handle:
@@ -182,7 +184,12 @@ def report(out_dir: str, hidden: dict[str, int]) -> int:
     print("-" * 60)
     for note in status.get("notes", []):
         print(f"note: {note}")
+    seed = (status.get("run_info") or {}).get("seed")
+    if seed is not None:
+        print(f"seed {seed} (run again with --seed {seed} to repeat this run)")
     if not status.get("ok"):
+        if status.get("traceback"):
+            print(status["traceback"].rstrip())
         print(f"FAILED ({status.get('error_kind')}): {status.get('message')}")
         return 1
     with open(os.path.join(out_dir, "predictions.csv"), newline="", encoding="utf-8") as handle:
@@ -208,12 +215,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=f"Train a submission for '{config['title']}' locally.")
     parser.add_argument("file", nargs="?", default=os.path.join(KIT, "starter.py"), help="default: starter.py")
     parser.add_argument("--time-limit", type=float, default=config["time_limit"], help="seconds (as the server)")
+    parser.add_argument("--seed", type=int, default=None, help="seed Python, NumPy and TensorFlow (default: random)")
     parser.add_argument("--look", action="store_true", help="write examples.png with sample images and stop")
     args = parser.parse_args(argv)
     if args.look:
         look(os.path.join(os.getcwd(), "examples.png"))
         return 0
-    return run(args.file, args.time_limit, config)
+    if args.seed is not None and not 0 <= args.seed < 2**31:
+        parser.error("--seed must be a whole number from 0 to 2147483647")
+    return run(args.file, args.time_limit, config, args.seed)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,10 @@ Python 3.10 or newer, then:
 Per-epoch loss and metrics are printed as training runs; the notes at the end say when training
 was cut short by the time limit (`--time-limit SECONDS` changes it).
 
+Each run seeds Python's `random`, NumPy and TensorFlow with one number (your code sees it as
+`data.seed`) and prints it at the end. `python run_local.py --seed 1234` repeats a run; the seed of a
+run on the server is in its run record, on the submission page.
+
 ## What is in here
 
 - `starter.py`, `README.md`: the exercise, as on the server.

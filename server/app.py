@@ -34,6 +34,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from server.views import account, api, auth, event_admin, exercises, instructor, leaderboard, submissions
     from server.views import projector as projector_views
     from server.views import takeaway as takeaway_views
+    from server.views.compare import bp as compare_bp
     from server.views.instructor_export import bp as export_bp
     from server.views.participants_admin import bp as participants_bp
     from server.views.submissions_admin import bp as submissions_admin_bp
@@ -52,6 +53,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(submissions_admin_bp)  # all submissions, rescore, rerun (server/views/submissions_admin.py)
     app.register_blueprint(workers_bp)  # worker slots and the instructor's warnings (server/views/workers.py)
     app.register_blueprint(participants_bp)  # the participants page (server/views/participants_admin.py)
+    app.register_blueprint(compare_bp)  # two submissions side by side, run again (server/views/compare.py)
     csrf.exempt(api.bp)  # the API trusts no cookie, only the bearer token (see server/views/api.py)
     app.jinja_env.globals["event_title"] = lambda: app.config["EVENT_TITLE"]
     app.jinja_env.globals["announcement"] = page_announcement

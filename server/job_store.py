@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 
 from flask import Flask
 from sqlalchemy import select, update
 
-from grader.data import dataset_paths
+from grader.data import DatasetError, dataset_paths
+from grader.data.checksum import dataset_checksum
 from grader.executor import ClaimedJob, SlotReport
 from grader.grading import MAX_NOTES, GradeResult, GradingSettings, Progress, grade
 from grader.storable import optional_text, storable_text
@@ -77,7 +79,7 @@ class DatabaseJobStore:
         if claimed.rowcount != 1:
             return None
         row = db.get(Submission, candidate)
-        return ClaimedJob(row.id, token, row.code, row.exercise_slug, row.dataset)
+        return ClaimedJob(row.id, token, row.code, row.exercise_slug, row.dataset, row.seed)
 
     def _requeue_expired(self, db, now) -> None:
         """Jobs whose worker died go back to the queue (after a pause); one that killed its worker too often fails."""
@@ -209,6 +211,15 @@ class DatabaseJobStore:
             row.heartbeat_at = now
 
 
+def with_dataset_record(result: GradeResult, dataset) -> GradeResult:
+    """The run record gains the data set's name and checksum, as they were when the job ran."""
+    try:
+        checksum = dataset_checksum(dataset)
+    except (OSError, DatasetError):  # gone meanwhile: the verdict still counts, the record says less
+        checksum = "unavailable"
+    return replace(result, run_info={**(result.run_info or {}), "dataset": dataset.name, "dataset_checksum": checksum})
+
+
 def grade_claimed_job(
     app: Flask, settings: GradingSettings, job: ClaimedJob, uid: int, on_progress, gpu: int | None = None
 ) -> GradeResult:
@@ -219,7 +230,16 @@ def grade_claimed_job(
     dataset = dataset_paths(app.config["DATA_DIR"], job.dataset)
     keep = predictions_path(app, job.submission_id)
     result = grade(
-        job.code, exercise, dataset, settings, uid=uid, on_progress=on_progress, gpu=gpu, keep_predictions=keep
+        job.code,
+        exercise,
+        dataset,
+        settings,
+        uid=uid,
+        on_progress=on_progress,
+        gpu=gpu,
+        keep_predictions=keep,
+        seed=job.seed,
     )
+    result = with_dataset_record(result, dataset)
     share_with_web_group(keep)  # a root serve's web workers rescore from it
     return result

@@ -99,6 +99,8 @@ class Submission(Base):
     # a rerun the instructor queued: after everyone's own jobs (priority below 0), never charged to a quota
     priority: Mapped[int] = mapped_column(default=0, server_default="0")
     charged: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # the harness seeds Python, NumPy and TensorFlow with it (data.seed); None: queued before seeds existed
+    seed: Mapped[int | None]
 
     participant: Mapped[Participant] = relationship(back_populates="submissions")
 

@@ -118,6 +118,10 @@ SCHEMAS: dict[str, Any] = {
             },
             "eta": {**NULLABLE_TIME, "description": "expected start; null if unknown"},
             "final": {"type": "boolean", "description": "marked final: counts for the private board (at most 2)"},
+            "seed": {
+                "type": ["integer", "null"],
+                "description": "the harness seeds Python, NumPy and TensorFlow with it (data.seed); null: older",
+            },
         },
     },
     "CreatedSubmission": {
@@ -178,16 +182,23 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "code": {"type": "string", "description": "the Python source; it must define train(data)"},
             "filename": {"type": "string", "description": "shown with the submission (the last 255 characters)"},
+            "seed": {
+                "type": ["integer", "string", "null"],
+                "description": "0 to 2147483647: seeds Python, NumPy and TensorFlow (data.seed) to repeat a run; "
+                "absent, null or empty: a random one (see the submission's seed)",
+            },
         },
-        "examples": [{"code": EXAMPLE_CODE, "filename": "submission.py"}],
+        "examples": [{"code": EXAMPLE_CODE, "filename": "submission.py"}, {"code": EXAMPLE_CODE, "seed": 1234}],
     },
 }
 
 RESPONSES: dict[str, Any] = {
     "BadRequest": error_body(
         400,
-        "The code was refused before anything was queued (empty, too large, not UTF-8, a syntax error, a body that "
-        "is not the documented JSON) or you already have the most submissions waiting or running. Costs no quota.",
+        "The code was refused before anything was queued (empty, too large, not UTF-8, a syntax error, no "
+        "train(data) at the top level: code `contract`, a seed that is not a whole number, a body that is not the "
+        "documented JSON) or you already have the most submissions waiting or running. Costs no quota. A syntax "
+        "or contract error names the offending `line` where it can.",
     ),
     "Unauthorized": error_body(401, "No notebook token, or one that is not (or no longer) valid."),
     "NotFound": error_body(404, "No such exercise or route, or a submission that is not yours."),

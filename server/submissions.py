@@ -79,6 +79,7 @@ def as_json(submission: Submission) -> dict:
         "seconds": submission.seconds,
         "created_at": iso_utc(submission.created_at),
         "final": submission.final,
+        "seed": submission.seed,
         **queue_json(submission),
     }
 

@@ -31,8 +31,9 @@ def clean_filename(name: object) -> str | None:
     return "".join(char for char in name if char.isprintable())[-255:] or None
 
 
-def submitted_code() -> tuple[bytes | str, str | None]:
-    """The code of a submission: JSON ``{"code": ...}``, a multipart ``file``, or the raw body."""
+def submitted_code() -> tuple[bytes | str, str | None, object]:
+    """The code of a submission, its file name and seed: JSON ``{"code": ..., "seed": ...}``, a multipart
+    ``file`` (with an optional ``seed`` field), or the raw body (``?seed=``)."""
     if request.is_json:
         try:
             body = request.get_json(silent=True)
@@ -40,9 +41,9 @@ def submitted_code() -> tuple[bytes | str, str | None]:
             raise WorkshopError("The JSON body is nested too deeply to read.") from None
         if not isinstance(body, dict) or not isinstance(body.get("code"), str):
             raise WorkshopError('Send JSON of the form {"code": "def train(data): ..."}.')
-        return body["code"], clean_filename(body.get("filename"))
+        return body["code"], clean_filename(body.get("filename")), body.get("seed")
     code, filename = uploaded_code() or (request.get_data(), None)
-    return code, clean_filename(filename)
+    return code, clean_filename(filename), request.form.get("seed", request.args.get("seed"))
 
 
 @bp.route("/openapi.json")
@@ -60,9 +61,9 @@ def exercises():
 @bp.route("/exercises/<slug>/submissions", methods=["POST"])
 def submit(slug: str):
     exercise = get_exercise(slug)
-    code, filename = submitted_code()
+    code, filename, seed = submitted_code()
     submission = queue_submission(
-        get_db(), g.participant, exercise, code, filename, current_app.config["MAX_OPEN_SUBMISSIONS"]
+        get_db(), g.participant, exercise, code, filename, current_app.config["MAX_OPEN_SUBMISSIONS"], seed=seed
     )
     notify_executor()
     body = {**as_json(submission), "url": url_for("submissions.show", submission_id=submission.id, _external=True)}
