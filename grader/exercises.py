@@ -104,7 +104,6 @@ class Exercise:
             "title": self.title,
             "image_size": self.image_size,
             "time_limit": self.time_limit,
-            "metric": self.metric,
         }
 
 
