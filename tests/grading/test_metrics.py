@@ -305,3 +305,6 @@ def test_a_participant_sees_the_public_figures_only_and_the_instructor_all(app):
         session["role"] = "instructor"
     everything = instructor.get(f"/submissions/{submission_id}.json").get_json()
     assert everything["metrics"] == metrics and everything["metrics"]["figures"]["private"]["roc"]
+    for page in (f"/submissions/{submission_id}", f"/instructor/submissions/{submission_id}"):
+        assert instructor.get(page).status_code == 200  # the pages take metrics with figures in their stride
+    assert login_client(app, ada).get(f"/submissions/{submission_id}").status_code == 200
