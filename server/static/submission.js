@@ -143,11 +143,11 @@
         const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("submission");
         if (!fresh) return;
         root.replaceWith(document.importNode(fresh, true));
+        document.dispatchEvent(new CustomEvent("workshop:updated"));  // event.js: local times, before measuring
         start();
         const newBox = logBox();
         if (newBox && !logFollowing) { newBox.scrollTop = logTop; newBox.dataset.follow = "0"; }
         window.scrollTo(x, y);
-        document.dispatchEvent(new CustomEvent("workshop:updated"));  // event.js: local times
       })
       .catch(() => { finishing = false; window.setTimeout(onVerdict, POLL_MS); });
   }
