@@ -183,3 +183,16 @@ class NameChange(Base):
     old_name: Mapped[str] = mapped_column(String(32))
     new_name: Mapped[str] = mapped_column(String(32))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkerToken(Base):
+    """A remote worker's credential for the worker API (server/worker_tokens.py): stored hashed, revocable."""
+
+    __tablename__ = "worker_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the token (it is random)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

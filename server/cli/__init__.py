@@ -26,6 +26,7 @@ from server.cli.participants import participants_group
 from server.cli.rescore import rerun_command, rescore_command
 from server.cli.serve import serve_command, worker_command
 from server.cli.takeaway import takeaway_command
+from server.cli.worker_token import worker_token_group
 
 
 def register_commands(app: Flask) -> None:
@@ -49,5 +50,6 @@ def register_commands(app: Flask) -> None:
         rescore_command,
         rerun_command,
         participants_group,
+        worker_token_group,
     ):
         app.cli.add_command(command)
