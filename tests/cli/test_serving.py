@@ -186,6 +186,17 @@ def test_serve_as_root_runs_web_workers_unprivileged_and_slots_as_root(root_serv
     assert state["status"] == "done", state
     assert 0.0 <= state["public_score"] <= 1.0
 
+    # the instructor rescores it from the page: the web user reads the predictions the root slots kept
+    instructor = Browser(url)
+    instructor.post("/instructor/login", {"password": INSTRUCTOR_PASSWORD})
+    page = instructor.get(f"/instructor/submissions/{submission}")
+    assert 'id="predictions-link"' in page and "may not read them" not in page
+    landed = instructor.post(
+        f"/instructor/submissions/{submission}/action", {"action": "rescore"}, f"/instructor/submissions/{submission}"
+    )
+    assert landed.endswith(f"/instructor/submissions/{submission}")
+    assert 'id="verdicts"' in instructor.get(f"/instructor/submissions/{submission}")  # the old one, kept
+
     # the instance made before the change keeps working: its database, at its old path, holds the new participant
     with sqlite3.connect(instance / "workshop.db") as db:
         assert db.execute("SELECT display_name FROM participants").fetchall() == [("Ada",)]
