@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -19,6 +20,15 @@ from server.passwords import hash_password
 
 pytest_plugins = ["pytester", "browser_kit"]  # browser_kit: live_server, live_env and page for the browser tests
 
+# `WORKSHOP_DATABASE_URL=postgresql+psycopg://127.0.0.1:5432/test pytest ...` (make test-postgres): the `app`
+# fixture gets a fresh database of its own on that server, created and dropped around each test. The variable
+# leaves the environment here, so that no server or command a test starts shares that one database.
+POSTGRES_SERVER = os.environ.get("WORKSHOP_DATABASE_URL", "")
+if POSTGRES_SERVER.startswith("postgresql"):
+    del os.environ["WORKSHOP_DATABASE_URL"]
+else:
+    POSTGRES_SERVER = ""
+
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
@@ -30,15 +40,27 @@ def data_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def postgres_url():
-    """A fresh database on the real PostgreSQL at 127.0.0.1:5432 (trust auth), dropped afterwards."""
+    """A fresh database on the real PostgreSQL (127.0.0.1:5432, trust auth, or WORKSHOP_DATABASE_URL's server),
+    dropped afterwards."""
     import psycopg
+    from sqlalchemy.engine import make_url
 
+    server = make_url(POSTGRES_SERVER or "postgresql+psycopg://127.0.0.1:5432/test")
+    maintenance = server.set(drivername="postgresql").render_as_string(hide_password=False)
     name = f"workshop_test_{secrets.token_hex(6)}"
-    with psycopg.connect("host=127.0.0.1 port=5432 dbname=test", autocommit=True) as connection:
+    with psycopg.connect(maintenance, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://127.0.0.1:5432/{name}"
-    with psycopg.connect("host=127.0.0.1 port=5432 dbname=test", autocommit=True) as connection:
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(maintenance, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def app_database_url(request, tmp_path) -> str:
+    """The `app` fixture's database: SQLite in the test's folder, or its own PostgreSQL database (see above)."""
+    if POSTGRES_SERVER:
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path / 'test.db'}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -50,8 +72,8 @@ def database_url(request, tmp_path):
 
 
 @pytest.fixture
-def app(tmp_path, data_dir):
-    yield from make_app(tmp_path, data_dir, f"sqlite:///{tmp_path / 'test.db'}")
+def app(tmp_path, data_dir, app_database_url):
+    yield from make_app(tmp_path, data_dir, app_database_url)
 
 
 @pytest.fixture

@@ -196,9 +196,9 @@ def test_x_forwarded_for_is_ignored_without_trusted_proxies(app):
 
 
 @pytest.fixture
-def proxied_app(tmp_path, data_dir, monkeypatch):
+def proxied_app(tmp_path, data_dir, app_database_url, monkeypatch):
     monkeypatch.setenv("WORKSHOP_TRUSTED_PROXIES", "1")
-    yield from make_app(tmp_path, data_dir, f"sqlite:///{tmp_path / 'test.db'}")
+    yield from make_app(tmp_path, data_dir, app_database_url)
 
 
 def test_behind_a_trusted_proxy_the_real_client_address_counts(proxied_app):
