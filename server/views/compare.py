@@ -7,7 +7,6 @@ The run record (templates/submissions/_run_record.html, included by the submissi
 
 from __future__ import annotations
 
-import base64
 import difflib
 import math
 from dataclasses import dataclass
@@ -15,12 +14,14 @@ from dataclasses import dataclass
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from grader.metrics import METRICS
 from server.access import participant_required
 from server.catalog import catalog
-from server.curves import draw_curves, epoch_metrics
+from server.curves import epoch_metrics
 from server.db import get_db
 from server.errors import WorkshopError
 from server.executor_runtime import notify_executor
+from server.figures import curve_svgs, roc_svg
 from server.models import Submission
 from server.openapi import MAX_SUBMISSION_ID
 from server.queueing import queue_submission
@@ -30,7 +31,6 @@ bp = Blueprint("compare", __name__)
 SUBMISSION_ID = f"int(max={MAX_SUBMISSION_ID})"
 MAX_CHOICES = 50
 MAX_DIFF_LINES = 2000
-NOT_METRICS = ("figures",)
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def compare():
     first, second = (_requested(name) for name in ("a", "b"))
     if first.participant_id != second.participant_id and not g.is_instructor:
         abort(404)  # unreachable for a participant (both are theirs), kept as a second lock
-    sides = [_side(first), _side(second)]
+    sides = [_side(first, "a"), _side(second, "b")]
     return render_template(
         "submissions/compare.html",
         sides=sides,
@@ -117,14 +117,18 @@ def _requested(name: str) -> Submission:
     return visible_submission(int(raw))
 
 
-def _side(submission: Submission) -> dict:
+def _side(submission: Submission, key: str) -> dict:
+    """One column: the figures the viewer may see, the training curves and the ROC curve (public part) as SVG."""
     metrics = visible_metrics(submission)
-    png = draw_curves(submission.history, f"Submission {submission.id}")
+    figures = metrics.get("figures") if isinstance(metrics.get("figures"), dict) else {}
+    public = metrics.get("public") if isinstance(metrics.get("public"), dict) else {}
+    roc = figures.get("public") if isinstance(figures.get("public"), dict) else None
     return {
         "submission": submission,
         "metrics": metrics,
-        "curves": None if png is None else "data:image/png;base64," + base64.b64encode(png).decode("ascii"),
+        "curves": curve_svgs(submission.history, key=f"curves-{key}"),
         "curves_alt": curves_alt(submission),
+        "roc": roc_svg(roc, f"roc-{key}", auc=public.get("roc_auc")) if roc else None,
         "epochs": epoch_metrics(submission.history),
     }
 
@@ -142,7 +146,7 @@ def curves_alt(submission: Submission) -> str:
 def metric_rows(first: dict, second: dict) -> list[dict]:
     """One row per (partition, metric) either side has: both values and the change from A to B."""
     rows = []
-    for partition in ("public", "private"):
+    for partition in ("public", "private"):  # never "figures": those are pictures, not numbers
         left, right = first.get(partition) or {}, second.get(partition) or {}
         if not isinstance(left, dict) or not isinstance(right, dict):
             continue
@@ -151,7 +155,9 @@ def metric_rows(first: dict, second: dict) -> list[dict]:
             if a is None and b is None:
                 continue
             change = b - a if a is not None and b is not None else None
-            rows.append({"partition": partition, "metric": key, "a": a, "b": b, "change": change})
+            label = METRICS[key].label if key in METRICS else ("test images" if key == "count" else key)
+            whole = key == "count"  # a count, not a figure: no decimals, no colour for its change
+            rows.append({"partition": partition, "metric": label, "a": a, "b": b, "change": change, "count": whole})
     return rows
 
 

@@ -24,6 +24,8 @@ ERROR_EXPLANATIONS = {
     "syntax_error": "Python could not read your code.",
     "import_error": "Your code imports a module that is not available in the sandbox.",
     "runtime_error": "Your code raised an error.",
+    "contract": "Your code ran, but not as the server calls it: train(data) must be defined at the top level of "
+    "your file and return the keras.Model it trained.",
     "timeout": "Your code ran past the exercise's time limit and was stopped.",
     "out_of_memory": "Your code used more memory than the exercise allows.",
     "invalid_predictions": "Your model's predictions could not be scored.",

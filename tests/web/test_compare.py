@@ -16,9 +16,11 @@ SLUG = "cnn-from-scratch"
 TOKEN = "ws_" + "c" * 43
 GOOD = "def train(data):\n    return None\n"
 TWO_ARGS = "import keras\n\ndef train(data, epochs):\n    return None\n"
+FIGURE = {"roc": [[0, 0], [0.2, 0.6], [1, 1]], "operating_point": [0.2, 0.6], "confusion": {"tp": 3, "fn": 2}}
 METRICS = {
     "public": {"roc_auc": 0.71, "accuracy": 0.65, "count": 20},
     "private": {"roc_auc": 0.55, "accuracy": 0.6, "count": 20},
+    "figures": {"public": FIGURE, "private": {**FIGURE, "roc": [[0, 0], [0.5, 0.5], [1, 1]]}},
 }
 SCRIPT_CODE = "def train(data):\n    epochs = 5  # <script>alert(1)</script>\n    return None\n"
 HISTORY = [{"epoch": 1, "seconds": 1.0, "metrics": {"loss": 0.7, "val_auc": 0.6}}]
@@ -188,8 +190,11 @@ def test_a_participant_compares_two_of_their_own(app, ada):
     assert '<span class="diff-del">-    epochs = 3</span>' in page
     assert '<span class="diff-add">+    epochs = 5  # &lt;script&gt;alert(1)&lt;/script&gt;</span>' in page
     assert "<script>alert" not in page
-    assert page.count('<img class="curves" src="data:image/png;base64,') == 2
-    assert 'alt="Training curves of submission' in page
+    for side in ("a", "b"):  # training curves and the public ROC curve, each with a text alternative
+        assert f'id="curves-{side}-0" role="img"' in page and f'<title id="curves-{side}-0-title">' in page
+    assert 'id="roc-a" role="img"' in page and "ROC curve of the public test images" in page
+    assert 'id="roc-b"' not in page  # the second has no figures: no picture, no error
+    assert "private test images" not in page
 
 
 def test_the_instructor_sees_the_private_figures_too(app, ada):
@@ -197,7 +202,7 @@ def test_the_instructor_sees_the_private_figures_too(app, ada):
     client = app.test_client()
     instructor_login(client)
     page = client.get(f"/submissions/compare?a={first}&b={second}").get_data(as_text=True)
-    assert "roc_auc (private)" in page and "0.9000" in page
+    assert "ROC AUC (private)" in page and "0.9000" in page
 
 
 BAD_QUERIES = [
@@ -224,3 +229,17 @@ def test_a_visitor_cannot_compare(app, ada):
     first, second = two_done(app, ada)
     response = app.test_client().get(f"/submissions/compare?a={first}&b={second}")
     assert response.status_code in (302, 404)
+
+
+def test_a_contract_failure_is_explained_as_such_not_as_a_crash(app, ada):
+    failed = make_submission(
+        app,
+        ada,
+        SLUG,
+        status="failed",
+        error_kind="contract",
+        error_message="train(data) returned None; end it with `return model`, the keras.Model you trained",
+    )
+    page = login_client(app, ada).get(f"/submissions/{failed}").get_data(as_text=True)
+    assert "train(data) must be defined at the top level of your file and return the keras.Model" in page
+    assert "Your code raised an error." not in page and "returned None" in page
