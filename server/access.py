@@ -28,6 +28,9 @@ def load_user():
 
     The JSON API under /api/ trusts only a notebook token, never the session cookie (so it needs no CSRF token).
     """
+    if request.path.startswith("/worker-api/"):  # worker tokens only (server/views/worker_api.py)
+        g.participant, g.is_instructor = None, False
+        return None
     if request.path.startswith("/api/"):
         public = request.endpoint == "api.openapi"  # the API's description needs no token
         g.participant, g.is_instructor = (None if public else participant_from_token()), False

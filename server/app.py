@@ -38,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from server.views.instructor_export import bp as export_bp
     from server.views.participants_admin import bp as participants_bp
     from server.views.submissions_admin import bp as submissions_admin_bp
+    from server.views.worker_api import bp as worker_api_bp
     from server.views.workers import bp as workers_bp
 
     db.init_app(app)
@@ -54,6 +55,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(workers_bp)  # worker slots and the instructor's warnings (server/views/workers.py)
     app.register_blueprint(participants_bp)  # the participants page (server/views/participants_admin.py)
     app.register_blueprint(compare_bp)  # two submissions side by side, run again (server/views/compare.py)
+    app.register_blueprint(worker_api_bp)  # remote workers, with worker tokens (server/views/worker_api.py)
+    csrf.exempt(worker_api_bp)  # no cookie is trusted there either
     csrf.exempt(api.bp)  # the API trusts no cookie, only the bearer token (see server/views/api.py)
     app.jinja_env.globals["event_title"] = lambda: app.config["EVENT_TITLE"]
     app.jinja_env.globals["announcement"] = page_announcement
