@@ -18,10 +18,34 @@ system-deps:
 	  fi; \
 	fi
 
+# GPU=auto (default): a CUDA build of TensorFlow where nvidia-smi lists a GPU, else tensorflow-cpu as always;
+# GPU=1 or GPU=0 force either. The CUDA build is pyproject's `gpu` extra (tensorflow[and-cuda]); it replaces
+# tensorflow-cpu, which installs the same `tensorflow` module (the two together overwrite each other's files),
+# so on a GPU host the requirements are written out without tensorflow-cpu and the project goes in --no-deps.
+# Switching an existing .venv from GPU back to CPU: `make clean` first.
+GPU ?= auto
+define GPU_REQUIREMENTS
+import tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+extras = project["optional-dependencies"]
+for line in project["dependencies"] + extras["test"] + extras["gpu"]:
+    if not line.replace(" ", "").startswith("tensorflow-cpu"):
+        print(line)
+endef
+export GPU_REQUIREMENTS
+
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@if [ "$(GPU)" = 1 ] || { [ "$(GPU)" = auto ] && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; }; then \
+	  echo "NVIDIA GPU: installing TensorFlow with CUDA (the gpu extra) in place of tensorflow-cpu"; \
+	  $(BIN)/python -m pip uninstall --quiet -y tensorflow-cpu 2>/dev/null; \
+	  $(BIN)/python -c "$$GPU_REQUIREMENTS" > $(VENV)/gpu-requirements.txt \
+	  && $(BIN)/python -m pip install --quiet -r $(VENV)/gpu-requirements.txt \
+	  && $(BIN)/python -m pip install --quiet --no-deps -e .; \
+	else \
+	  $(BIN)/python -m pip install --quiet -e '.[test]'; \
+	fi
 	@touch $(STAMP)
 
 install: system-deps $(STAMP)
