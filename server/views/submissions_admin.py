@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 
+from grader.metrics import METRIC_KEYS
 from server.access import instructor_required
 from server.db import get_db
 from server.job_store import predictions_path
@@ -45,6 +46,7 @@ def show(submission_id: int):
         participant=db.get(Participant, submission.participant_id),
         kept=kept_state(current_app, submission.id),
         vanished=worker_vanished(db, submission),
+        metric_keys=METRIC_KEYS,
     )
 
 
