@@ -16,7 +16,7 @@ from factories import make_participant, make_submission
 from grader import local_runner
 from grader.data import dataset_paths
 from grader.data.checksum import dataset_checksum
-from grader.grading import GradeResult, GradingSettings, _sandbox_job, limits_for
+from grader.grading import GradeResult, GradingSettings, _sandbox_job, grade, limits_for
 from grader.harness import MAX_SEED, choose_seed
 from grader.sandbox import HARNESS
 from server.catalog import catalog
@@ -164,3 +164,19 @@ def test_the_local_runner_passes_seed_to_the_harness(monkeypatch):
     assert calls[-1][0] == "my.py" and calls[-1][3] == 42
     with pytest.raises(SystemExit):
         local_runner.main(["--seed", "-3"])
+
+
+SEED_PROBE = "def train(data):\n    print('SEED', data.seed, flush=True)\n    raise ValueError('stop here')\n"
+
+
+@pytest.mark.slow  # imports TensorFlow in the sandbox
+@pytest.mark.sandbox
+def test_the_seed_reaches_the_job_through_bubblewrap_and_the_traceback_is_told_once(app, data_dir, tmp_path):
+    exercise = catalog(app)["cnn-from-scratch"]
+    settings = GradingSettings(sandbox="bwrap", work_dir=tmp_path)
+    result = grade(SEED_PROBE, exercise, dataset_paths(data_dir, "synthetic"), settings, uid=61051, seed=8642)
+    assert "SEED 8642" in result.log and result.run_info["seed"] == "8642"
+    assert result.run_info["keras"] and result.run_info["device"].startswith("CPU")
+    assert result.error_kind == "runtime_error" and result.message == "ValueError: stop here"
+    assert 'submission.py", line 3, in train' in result.traceback and "harness.py" not in result.traceback
+    assert "Traceback" not in result.log and result.log.count("stop here") == 1
