@@ -43,6 +43,27 @@
     return keys;
   }
 
+  // "In the editor: your unsent draft ..." in place of what the server sent, with a button to discard it.
+  function showDraft(status, saved, discard) {
+    var words = document.getElementById("origin-words");
+    var instead = words ? words.textContent.replace(/^In the editor: /, "").replace(/\.$/, "") : "the page's code";
+    if (words) words.hidden = true;
+    status.textContent = "In the editor: your unsent draft, kept in this browser (last change " + pad(saved.getHours())
+      + ":" + pad(saved.getMinutes()) + ", your time). ";
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "link-button";
+    button.id = "discard-draft";
+    button.textContent = "Discard the draft";
+    button.addEventListener("click", function () {
+      if (!window.confirm("Discard your draft and show " + instead + " instead?")) return;
+      discard();
+      status.textContent = "";
+      if (words) words.hidden = false;
+    });
+    status.appendChild(button);
+  }
+
   // localStorage, per participant and exercise: {code, saved}; gone again once it equals the server's code.
   function drafts(textarea, cm) {
     var key = textarea.dataset.draftKey, server = textarea.value, status = document.getElementById("draft-status");
@@ -60,22 +81,7 @@
     if (draft && typeof draft.code === "string" && draft.code !== server && textarea.dataset.keepServerCode !== "1") {
       cm.setValue(draft.code);
       cm.clearHistory();
-      var saved = new Date(draft.saved);
-      if (status) {
-        status.textContent = "Restored your unsent draft from this browser (saved " + pad(saved.getHours()) + ":"
-          + pad(saved.getMinutes()) + ", your time). ";
-        var undo = document.createElement("button");
-        undo.type = "button";
-        undo.className = "link-button";
-        undo.id = "discard-draft";
-        undo.textContent = "Show the code above instead";
-        undo.addEventListener("click", function () {
-          if (!window.confirm("Replace your draft in the editor with the code this page opened with?")) return;
-          cm.setValue(server);
-          status.textContent = "";
-        });
-        status.appendChild(undo);
-      }
+      if (status) showDraft(status, new Date(draft.saved), function () { cm.setValue(server); });
     } else if (draft && draft.code === server) {
       window.localStorage.removeItem(key);
     }
