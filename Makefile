@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: demo test test-deps lint format system-deps install clean
+.PHONY: demo test test-deps lint format system-deps install clean docker-base docker-image
 
 # System packages: bubblewrap (the sandbox) and python3-venv, through apt when missing and root.
 system-deps:
@@ -59,14 +59,43 @@ test-deps: install
 	    echo "Missing Chromium for the browser tests. Run: sudo apt-get install chromium"; exit 1; \
 	  fi; \
 	fi
-	@# a private Docker engine and a static busybox image for tests/sandbox/test_docker.py (nothing is pulled)
-	@if ! command -v dockerd >/dev/null 2>&1 || ! dpkg-query -W -f='$${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'; then \
+	@# a private Docker engine and a static busybox image for tests/sandbox/test_docker.py (nothing is pulled);
+	@# debootstrap (the image's base from Debian's packages) and docker-compose for tests/docker/test_image.py
+	@if ! command -v dockerd >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1 \
+	    || ! command -v docker-compose >/dev/null 2>&1 \
+	    || ! dpkg-query -W -f='$${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io busybox-static; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io busybox-static \
+	      debootstrap docker-compose; \
 	  else \
-	    echo "Missing Docker or busybox-static for the Docker test. Run: sudo apt-get install docker.io busybox-static"; exit 1; \
+	    echo "Missing Docker tools for the Docker tests. Run:" \
+	      "sudo apt-get install docker.io busybox-static debootstrap docker-compose"; exit 1; \
 	  fi; \
 	fi
+
+# The Docker image (Dockerfile). DOCKER_CA: a PEM file to trust while building (a TLS-inspecting proxy), e.g.
+# `make docker-image DOCKER_CA=/etc/ssl/certs/ca-certificates.crt`. BuildKit is needed: with Debian's docker.io
+# (20.10) client it is DOCKER_BUILDKIT=1, set here; a newer client needs the buildx plugin.
+DOCKER       ?= docker
+DOCKER_IMAGE ?= workshop-server:latest
+DOCKER_CA    ?=
+DOCKER_BUILD_ARGS ?=
+comma := ,
+docker-image:
+	DOCKER_BUILDKIT=1 $(DOCKER) build --network host $(if $(DOCKER_CA),--secret id=ca$(comma)src=$(DOCKER_CA)) \
+	  $(DOCKER_BUILD_ARGS) -t $(DOCKER_IMAGE) .
+
+# debian:bookworm-slim made from Debian's packages, for engines that cannot pull images (needs root and debootstrap)
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+docker-base:
+	@command -v debootstrap >/dev/null 2>&1 || { echo "Missing debootstrap. Run: sudo apt-get install debootstrap"; exit 1; }
+	@rootfs=$$(mktemp -d) && trap 'rm -rf "$$rootfs"' EXIT \
+	&& debootstrap --variant=minbase bookworm "$$rootfs" $(DEBIAN_MIRROR) >"$$rootfs.log" 2>&1 \
+	  || { tail -20 "$$rootfs.log"; rm -f "$$rootfs.log"; exit 1; }; rm -f "$$rootfs.log" \
+	&& printf 'deb %s %s main\n' $(DEBIAN_MIRROR) bookworm $(DEBIAN_MIRROR) bookworm-updates \
+	  $(DEBIAN_MIRROR)-security bookworm-security >"$$rootfs/etc/apt/sources.list" \
+	&& rm -rf "$$rootfs"/var/lib/apt/lists/* "$$rootfs"/var/cache/apt/*.bin "$$rootfs"/var/cache/apt/archives/*.deb \
+	&& tar -C "$$rootfs" -c . | $(DOCKER) import --change 'CMD ["bash"]' - debian:bookworm-slim
 
 # Pretrained weights: downloaded where there is internet; offline, random-init stand-ins (marked as
 # such on every job that loads one) so that every exercise still runs.

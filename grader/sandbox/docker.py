@@ -63,9 +63,13 @@ class DockerSandbox(IsolatedSandbox):
         # worker's mount namespace (compose). Its size is bounded per file only (SECURITY.md, residual risks).
         removed = self.remove_leftovers(job.uid)
         spec_path = write_spec(job, inside_spec(job))
+        # the daemon resolves bind sources on its host: a worker in a container binds a copy in the job folder
+        # (a path shared with the host), not its own /app/grader/harness.py
+        shared_program = job.job_dir / "program.py"
+        shutil.copyfile(program, shared_program)
         name = f"{CONTAINER_PREFIX}{job.uid}-{uuid.uuid4().hex[:12]}"
         argv = docker_argv(
-            job, spec_path, image=self.image, name=name, docker=self.docker, python=self.python, program=program
+            job, spec_path, image=self.image, name=name, docker=self.docker, python=self.python, program=shared_program
         )
         try:
             result = run_contained(argv, self._environment(), job.limits, None, on_poll, rlimits=False)
