@@ -213,3 +213,10 @@ def interpret_output(
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return replace(result, seconds=round(output.seconds, 3)).storable()
+
+
+@dataclass(frozen=True)
+class UploadedRun(GradeResult):
+    """What a remote slot's grade function returns: no verdict yet, the output the server will score."""
+
+    output: RunOutput | None = None

@@ -54,6 +54,13 @@ def defaults(instance_path: str) -> dict:
         "LEASE_SECONDS": 60,
         "SANDBOX_RECHECK_SECONDS": 600,  # each idle worker slot checks its sandbox again this often; failing: paused
         "START_EXECUTOR": False,
+        # the Celery executor (WORKSHOP_EXECUTOR=celery: server/celery_app.py), remote workers (server/remote_store.py)
+        "BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",  # RabbitMQ; redis://... also works (visibility below)
+        "CELERY_QUEUE": "workshop-jobs",
+        "CELERY_VISIBILITY_SECONDS": 6 * 3600,  # Redis only: longer than any job, or a running ticket is redelivered
+        "DISPATCH_SECONDS": 5.0,  # how often the server requeues expired leases and republishes missing tickets
+        "SERVER_URL": "",  # a remote worker's server (workshop worker --server); empty: the worker uses the database
+        "WORKER_TOKEN": "",  # a remote worker's token (workshop worker --token; workshop worker-token create)
         "WEB_USER": "workshop-web",  # who gunicorn's web workers run as when `workshop serve` starts as root
     }
 

@@ -45,9 +45,12 @@ def require_isolation(app: Flask) -> None:
     _VERIFIED.add(key)
 
 
-def build_executor(app: Flask, slots: int | None = None, gpus: tuple[int, ...] = ()) -> LocalExecutor:
-    """The executor named by WORKSHOP_EXECUTOR; refuses to start where the sandbox cannot run."""
-    executor_class = get_executor(app.config["EXECUTOR"])
+def build_executor(
+    app: Flask, slots: int | None = None, gpus: tuple[int, ...] = (), remote: bool | None = None
+) -> LocalExecutor:
+    """Worker slots (LocalExecutor's) on the database, or, with WORKSHOP_SERVER_URL (``remote``), on the worker
+    API; refuses to start where the sandbox cannot run. The Celery executor's consumers run these slots too."""
+    executor_class = get_executor("local" if app.config["EXECUTOR"] == "celery" else app.config["EXECUTOR"])
     require_isolation(app)
     settings = ExecutorSettings(
         slots=len(gpus) or int(slots or app.config["SLOTS"]),
@@ -55,9 +58,29 @@ def build_executor(app: Flask, slots: int | None = None, gpus: tuple[int, ...] =
         lease_seconds=app.config["LEASE_SECONDS"],
         recheck_seconds=app.config["SANDBOX_RECHECK_SECONDS"],
     )
-    grade_job = functools.partial(grade_claimed_job, app, grading_settings(app))
+    store, grade_job = job_store_for(app, remote)
     health = functools.partial(slot_sandbox_check, app) if app.config["SANDBOX"] != "none" else None
-    return executor_class(DatabaseJobStore(app), grade_job, settings, functools.partial(prepare_slot, app), health)
+    return executor_class(store, grade_job, settings, functools.partial(prepare_slot, app), health)
+
+
+def job_store_for(app: Flask, remote: bool | None = None):
+    """(the job store, the grade function): the database's, or the worker API's when WORKSHOP_SERVER_URL is set."""
+    remote = bool(app.config.get("SERVER_URL")) if remote is None else remote
+    if not remote:
+        return DatabaseJobStore(app), functools.partial(grade_claimed_job, app, grading_settings(app))
+    from pathlib import Path
+
+    from server.catalog import catalog
+    from server.remote_store import RemoteJobStore, WorkerClient, grade_remote
+    from server.worker_cache import WorkerCache
+
+    token = app.config.get("WORKER_TOKEN") or ""
+    if not token:
+        raise RuntimeError("a remote worker needs its worker token: --token or WORKSHOP_WORKER_TOKEN")
+    store = RemoteJobStore(WorkerClient(app.config["SERVER_URL"], token))
+    settings = grading_settings(app)
+    cache = WorkerCache(store.client, Path(app.instance_path) / "worker-cache", settings.weights_dir)
+    return store, functools.partial(grade_remote, store, cache, catalog(app), settings)
 
 
 def slot_sandbox_check(app: Flask, uid: int) -> tuple[bool, str]:
