@@ -9,15 +9,54 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+GPUS_HELP = (
+    "GPUs that get a worker slot each: all (the default where nvidia-smi lists GPUs), none (CPU slots, see "
+    "--slots), or indices such as 0,2."
+)
+
+
+def gpu_slots(gpus: str | None, slots: int | None, say) -> tuple[int | None, tuple[int, ...]]:
+    """(CPU slots, GPU indices) for ``--gpus`` and ``--slots``: one slot per chosen GPU, else ``slots`` CPU slots.
+
+    Without ``--gpus`` every GPU nvidia-smi lists gets a slot; where it lists none (or is missing) the slots are
+    CPU slots as before. Contradicting flags and GPUs this host lacks are usage errors, said in plain words.
+    """
+    from grader.sandbox.gpus import GpuError, choose_gpus, list_gpus
+
+    try:
+        found = list_gpus()
+    except GpuError as error:
+        if gpus is not None and gpus.strip().lower() != "none":
+            raise click.ClickException(str(error)) from None
+        if gpus is None:
+            say(f"No GPU slots: {error}")
+        found = []
+    if gpus is None and found and slots is not None:
+        raise click.UsageError(
+            f"this host has {len(found)} GPU(s) ({', '.join(str(gpu.index) for gpu in found)}): without --gpus the "
+            f"worker slots are one per GPU; for {slots} CPU slot(s) say --gpus none --slots {slots}"
+        )
+    try:
+        chosen = choose_gpus(gpus, found)
+    except GpuError as error:
+        raise click.BadParameter(str(error), param_hint="--gpus") from None
+    if not chosen:
+        return slots, ()
+    if slots is not None:
+        raise click.UsageError("--slots is for CPU slots: with --gpus each chosen GPU gets one slot")
+    say(f"{len(chosen)} worker slot(s), one per GPU: " + "; ".join(gpu.describe() for gpu in chosen))
+    return None, tuple(gpu.index for gpu in chosen)
+
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--slots", default=None, type=int, help="Worker slots in this process (default WORKSHOP_SLOTS or 1).")
+@click.option("--slots", default=None, type=int, help="CPU worker slots (default WORKSHOP_SLOTS or 1); 0: web only.")
+@click.option("--gpus", default=None, help=GPUS_HELP)
 @click.option("--threads", default=32, show_default=True, type=int, help="Web request threads.")
 @with_appcontext
-def serve_command(host: str, port: int, slots: int | None, threads: int) -> None:
-    """Web server (gunicorn, one process) and the local executor's worker slots.
+def serve_command(host: str, port: int, slots: int | None, gpus: str | None, threads: int) -> None:
+    """Web server (gunicorn, one process) and the local executor's worker slots (one per GPU where there are GPUs).
 
     Started as root, the slots run as root in a process of their own and the web workers as the unprivileged
     WORKSHOP_WEB_USER (see server/serving/); otherwise everything runs as you, the slots inside the web process.
@@ -25,24 +64,29 @@ def serve_command(host: str, port: int, slots: int | None, threads: int) -> None
     from server import serving
 
     app = current_app._get_current_object()
+    if slots == 0 and gpus is not None and gpus.strip().lower() != "none":
+        raise click.UsageError("--slots 0 runs no worker slot: leave out --gpus, or --slots")
     run_slots = app.config["EXECUTOR"] == "local" and (slots is None or slots > 0)
     try:
         web_user = serving.web_user_for(app)
     except serving.ServeError as error:
         raise click.ClickException(str(error)) from None
+    gpu_list: tuple[int, ...] = ()
     if run_slots:
         from server.executor_runtime import build_executor
 
-        build_executor(app, slots)  # fail now, in the foreground, if the sandbox cannot run here
+        slots, gpu_list = gpu_slots(gpus, slots, click.echo)
+        build_executor(app, slots, gpu_list)  # fail now, in the foreground, if the sandbox cannot run here
     if web_user is None:
-        settings = {"post_worker_init": _post_worker_init(app, slots, run_slots)}
+        settings = {"post_worker_init": _post_worker_init(app, slots, run_slots, gpu_list)}
     else:
-        settings = _settings_as_root(app, web_user, int(slots or app.config["SLOTS"]) if run_slots else 0)
+        slot_count = (len(gpu_list) or int(slots or app.config["SLOTS"])) if run_slots else 0
+        settings = _settings_as_root(app, web_user, slot_count, gpu_list)
     click.echo(f"Serving the workshop on http://{host}:{port} ({app.config['EXECUTOR']} executor)")
     _run_gunicorn(app, f"{host}:{port}", threads, settings)
 
 
-def _post_worker_init(app: Flask, slots: int | None, run_slots: bool):
+def _post_worker_init(app: Flask, slots: int | None, run_slots: bool, gpus: tuple[int, ...] = ()):
     """gunicorn's hook that starts the worker slots inside its (single) worker process, after the fork."""
 
     def post_worker_init(_worker) -> None:
@@ -50,12 +94,12 @@ def _post_worker_init(app: Flask, slots: int | None, run_slots: bool):
         if run_slots:
             from server.executor_runtime import start_executor
 
-            start_executor(app, slots)
+            start_executor(app, slots, gpus)
 
     return post_worker_init
 
 
-def _settings_as_root(app: Flask, web_user, slot_count: int) -> dict:
+def _settings_as_root(app: Flask, web_user, slot_count: int, gpus: tuple[int, ...] = ()) -> dict:
     """Prepare the instance for the web user; gunicorn's settings that drop to it and start the slots' process."""
     from server import serving
 
@@ -64,7 +108,7 @@ def _settings_as_root(app: Flask, web_user, slot_count: int) -> dict:
     except serving.ServeError as error:
         raise click.ClickException(str(error)) from None
     serving.preload(app)
-    settings = serving.gunicorn_settings(app, web_user, slot_count)
+    settings = serving.gunicorn_settings(app, web_user, slot_count, gpus)
     for note in notes:
         click.echo(f"Permissions: {note}")
     click.echo(
@@ -96,18 +140,15 @@ def _run_gunicorn(app: Flask, bind: str, threads: int, settings: dict) -> None:
 
 
 @click.command("worker")
-@click.option("--slots", default=1, show_default=True, type=int)
-@click.option("--gpus", default="", help="Comma-separated GPU indices, one slot each (e.g. 0,1); overrides --slots.")
+@click.option("--slots", default=None, type=int, help="CPU worker slots (default 1).")
+@click.option("--gpus", default=None, help=GPUS_HELP)
 @with_appcontext
-def worker_command(slots: int, gpus: str) -> None:
-    """Only worker slots, claiming jobs from the database (start as many as the machine can take)."""
+def worker_command(slots: int | None, gpus: str | None) -> None:
+    """Only worker slots, claiming jobs from the database (one per GPU where there are GPUs)."""
     from server.executor_runtime import WorkerFailed, run_worker
 
+    slots, gpu_list = gpu_slots(gpus, slots, click.echo)
     try:
-        gpu_list = tuple(int(part) for part in gpus.split(",") if part.strip())
-    except ValueError:
-        raise click.BadParameter("give GPU indices such as 0,1", param_hint="--gpus") from None
-    try:
-        run_worker(current_app._get_current_object(), slots, gpu_list, say=click.echo)
+        run_worker(current_app._get_current_object(), slots or 1, gpu_list, say=click.echo)
     except WorkerFailed as error:  # exit non-zero, so that a supervisor (systemd, compose) restarts the worker
         raise click.ClickException(str(error)) from None

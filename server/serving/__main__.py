@@ -1,4 +1,4 @@
-"""`python -m server.serving --parent PID --slots N`: the worker slots' process that a root serve starts.
+"""`python -m server.serving --parent PID --slots N [--gpus 0,2]`: the worker slots' process of a root serve.
 
 It lives here, apart from the package, because it builds the app (which imports the package).
 """
@@ -27,7 +27,9 @@ def slot_process_main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="workshop serve (worker slots)")
     parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("--slots", type=int, required=True)
+    parser.add_argument("--gpus", default="", help="GPU indices, one slot each (serve chose them)")
     args = parser.parse_args(argv)
+    gpus = tuple(int(part) for part in args.gpus.split(",") if part)
     _die_with_parent(args.parent)
     from grader.sandbox import SandboxUnavailable
     from server.app import create_app
@@ -36,7 +38,7 @@ def slot_process_main(argv: list[str]) -> None:
     app = create_app()
     try:
         with app.app_context():
-            run_worker(app, args.slots, say=print)
+            run_worker(app, args.slots, gpus, say=print)
     except (WorkerFailed, SandboxUnavailable) as error:
         print(f"Error: {error}", file=sys.stderr)
         sys.exit(1)

@@ -21,15 +21,16 @@ class SlotSupervisor:
     status may be gone: whether it lives is all that is asked.
     """
 
-    def __init__(self, slots: int, stop_timeout: float = 15) -> None:
-        self.slots = slots
+    def __init__(self, slots: int, stop_timeout: float = 15, gpus: tuple[int, ...] = ()) -> None:
+        self.slots, self.gpus = slots, tuple(gpus)
         self.stop_timeout = stop_timeout
         self.stopping = threading.Event()
         self.pid: int | None = None
         self.thread: threading.Thread | None = None
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "server.serving", "--parent", str(os.getpid()), "--slots", str(self.slots)]
+        command = [sys.executable, "-m", "server.serving", "--parent", str(os.getpid()), "--slots", str(self.slots)]
+        return command + (["--gpus", ",".join(str(gpu) for gpu in self.gpus)] if self.gpus else [])
 
     def start(self) -> None:
         # the thread that starts the child also watches it: the child's parent-death signal follows that thread

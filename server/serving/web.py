@@ -34,9 +34,9 @@ def preload(app: Flask) -> None:
             app.jinja_env.get_template(name)
 
 
-def gunicorn_settings(app: Flask, user: WebUser, slots: int) -> dict:
-    """gunicorn settings for a root serve: workers switch to ``user``; ``slots`` slots run as root beside them."""
-    supervisor = SlotSupervisor(slots) if slots > 0 else None
+def gunicorn_settings(app: Flask, user: WebUser, slots: int, gpus: tuple[int, ...] = ()) -> dict:
+    """gunicorn settings for a root serve: workers switch to ``user``; ``slots`` slots (on ``gpus``) run as root."""
+    supervisor = SlotSupervisor(slots, gpus=gpus) if slots > 0 else None
 
     def post_fork(_server, _worker) -> None:
         os.setgroups([])  # gunicorn's switch (setgid, setuid) would keep root's supplementary groups

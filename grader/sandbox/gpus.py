@@ -1,0 +1,115 @@
+"""The host's NVIDIA GPUs as nvidia-smi lists them, and the choice of GPUs for worker slots (``--gpus``).
+
+A leaf module (standard library only). A slot's GPU is nvidia-smi's index (what ``nvidia-smi -i``, Docker's
+``--gpus device=N`` and the instructor's workers page use); the bwrap sandbox binds ``/dev/nvidia<index>``,
+so a GPU whose device node has another number (a container given a subset of a host's GPUs) is refused here
+rather than bound wrongly.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+QUERY = "index,name,memory.total,driver_version,minor_number"
+
+
+class GpuError(Exception):
+    """nvidia-smi failed, or a ``--gpus`` choice this host cannot give; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """One GPU: nvidia-smi's index, its name, memory (MiB), the driver's version and its /dev/nvidia number."""
+
+    index: int
+    name: str
+    memory_mib: int | None
+    driver: str
+    minor: int | None = None  # /dev/nvidia<minor>; None where nvidia-smi does not say
+
+    @property
+    def device_node(self) -> str:
+        return f"nvidia{self.index if self.minor is None else self.minor}"
+
+    def describe(self) -> str:
+        memory = f"{self.memory_mib / 1024:.0f} GiB" if self.memory_mib is not None else "memory unknown"
+        return f"GPU {self.index}: {self.name}, {memory}, driver {self.driver}"
+
+
+def _number(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text.isdigit() else None  # "[N/A]", "[Not Supported]"
+
+
+def parse_gpus(listing: str) -> list[Gpu]:
+    """nvidia-smi's ``--query-gpu=QUERY --format=csv,noheader,nounits`` output, one GPU a line."""
+    gpus = []
+    for row in csv.reader(listing.splitlines(), skipinitialspace=True):
+        if not row:
+            continue
+        if len(row) != 5 or _number(row[0]) is None:
+            raise GpuError(f"nvidia-smi printed a line that is not a GPU: {','.join(row)[:200]!r}")
+        index, name, memory, driver, minor = row
+        gpus.append(Gpu(int(index), name.strip(), _number(memory), driver.strip(), _number(minor)))
+    return gpus
+
+
+def list_gpus(timeout: float = 30) -> list[Gpu]:
+    """The GPUs nvidia-smi lists; none where it is not installed. Raises GpuError where it fails (no driver)."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={QUERY}", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        raise GpuError(f"nvidia-smi did not answer: {error}") from None
+    if done.returncode != 0:
+        said = (done.stdout + done.stderr).strip().splitlines()
+        raise GpuError(f"nvidia-smi failed (exit {done.returncode}): {said[0] if said else 'no output'}")
+    return parse_gpus(done.stdout)
+
+
+def _indices(choice: str) -> list[int]:
+    try:
+        indices = [int(part) for part in choice.split(",") if part.strip()]
+    except ValueError:
+        raise GpuError(f"--gpus {choice!r}: give all, none, or GPU indices such as 0,2") from None
+    if not indices:
+        raise GpuError(f"--gpus {choice!r}: give all, none, or GPU indices such as 0,2")
+    if len(set(indices)) != len(indices):
+        raise GpuError(f"--gpus {choice!r} names a GPU twice: one slot per GPU")
+    return indices
+
+
+def choose_gpus(choice: str | None, found: list[Gpu]) -> list[Gpu]:
+    """The GPUs that get a slot each: ``None`` (the default) all found, ``all``, ``none``, or indices (``0,2``)."""
+    choice = None if choice is None else choice.strip().lower()
+    if choice == "none":
+        return []
+    if choice is None or choice == "all":
+        if choice == "all" and not found:
+            raise GpuError("--gpus all: nvidia-smi lists no GPU on this host (use --gpus none for CPU slots)")
+        chosen = list(found)
+    else:
+        by_index = {gpu.index: gpu for gpu in found}
+        chosen = []
+        for index in _indices(choice):
+            if index not in by_index:
+                listed = ", ".join(str(gpu.index) for gpu in found) or "none (nvidia-smi lists no GPU)"
+                raise GpuError(f"GPU {index} is not on this host: found {listed}")
+            chosen.append(by_index[index])
+    for gpu in chosen:
+        if gpu.device_node != f"nvidia{gpu.index}":
+            raise GpuError(
+                f"GPU {gpu.index} ({gpu.name}) is /dev/{gpu.device_node} on this host, not /dev/nvidia{gpu.index}: "
+                "nvidia-smi's numbering differs from the device nodes (a container given some of a host's GPUs?), "
+                "and a job must get exactly its own GPU. Run the worker where they agree, or with --gpus none"
+            )
+    return chosen
