@@ -16,7 +16,6 @@ import json
 import os
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,13 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 INSTRUCTOR_PASSWORD = "bench-instructor-password"  # noqa: S105 - a throwaway instance
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_server(instance: Path) -> tuple[subprocess.Popen, str, dict]:
+    from server.live_instance import start_serve, workshop_command
+
     env = {
         **os.environ,
         "WORKSHOP_INSTANCE_PATH": str(instance),
@@ -47,23 +42,8 @@ def start_server(instance: Path) -> tuple[subprocess.Popen, str, dict]:
         "WORKSHOP_INSTRUCTOR_PASSWORD": INSTRUCTOR_PASSWORD,
         "WORKSHOP_START_EXECUTOR": "false",
     }
-    subprocess.run([sys.executable, "-m", "server.cli", "init"], env=env, check=True, capture_output=True, cwd=ROOT)
-    port = free_port()
-    log = open(instance / "serve.log", "w")  # noqa: SIM115 - lives as long as the server
-    server = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--slots", "1"],
-        env=env,
-        stdout=log,
-        stderr=log,
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(url + "/login", timeout=1)  # noqa: S310 - loopback only
-            break
-        except OSError:
-            time.sleep(0.2)
+    subprocess.run(workshop_command("init"), env=env, check=True, capture_output=True, cwd=ROOT)
+    server, url = start_serve(env, instance / "serve.log", cwd=ROOT)
     return server, url, env
 
 
@@ -123,6 +103,7 @@ def record(app, index: int) -> tuple[str, float]:
 
 def measure(scores: int) -> list[float]:
     from server import create_app
+    from server.live_instance import stop_serve
 
     with tempfile.TemporaryDirectory() as folder:
         instance = Path(folder)
@@ -145,8 +126,7 @@ def measure(scores: int) -> list[float]:
             stop.set()
             return delays
         finally:
-            server.terminate()
-            server.wait(timeout=40)
+            stop_serve(server, timeout=40)
 
 
 def main() -> None:

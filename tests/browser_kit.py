@@ -9,24 +9,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from factories import EVENT_PASSWORD, INSTRUCTOR_PASSWORD
 
+from server.live_instance import start_serve, stop_serve
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(os.environ.get("WORKSHOP_SCREENSHOTS", "/tmp/workshop-screenshots"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def workshop_env(instance: Path, data_dir: Path, **extra: str) -> dict:
@@ -57,25 +50,9 @@ def live_env(tmp_path, data_dir) -> dict:
 def live_server(tmp_path, live_env):
     """`workshop init` + `workshop serve` in a subprocess, on a free loopback port, with one worker slot."""
     workshop("init", env=live_env)
-    port = free_port()
-    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--slots", "1"],
-        env=live_env,
-        stdout=log,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(url + "/login", timeout=1)  # noqa: S310 - loopback only
-            break
-        except OSError:
-            time.sleep(0.2)
+    server, url = start_serve(live_env, tmp_path / "serve.log")
     yield url
-    server.terminate()
-    server.wait(timeout=20)
-    log.close()
+    stop_serve(server)
 
 
 @pytest.fixture

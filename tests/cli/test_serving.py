@@ -10,7 +10,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import stat
 import subprocess
@@ -26,16 +25,11 @@ from factories import EVENT_PASSWORD, INSTRUCTOR_PASSWORD
 from paths import PROJECT_ROOT
 
 from server import create_app
+from server.live_instance import free_port
 
 WEB_USER = "workshop-web"  # the default of WORKSHOP_WEB_USER
 TRIVIAL = (PROJECT_ROOT / "bench" / "trivial_submission.py").read_text(encoding="utf-8")
 SLUG = "cnn-from-scratch"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def status_of(pid: int) -> dict[str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import getpass
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 from factories import EVENT_PASSWORD, INSTRUCTOR_PASSWORD, make_participant
 
 from server import create_app
+from server.live_instance import free_port
 from server.passwords import new_api_token
 
 pytestmark = pytest.mark.slow
@@ -37,12 +37,6 @@ CHECKS = [
 ]
 SEED = 20261202
 MAX_EXAMPLES = 60  # per operation and phase: about 600 requests in all
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
