@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.sandbox import get_sandbox
+from grader.sandbox.gpus import Gpu
 from grader.sandbox.host import processes_of_uid
 from grader.sandbox.layout import sandbox_environment
 from grader.sandbox.limits import BASE_UID, Limits, SandboxJob, SandboxResult, SandboxUnavailable
@@ -31,6 +32,9 @@ PROBE = Path(__file__).with_name("probe.py")  # bound into the sandbox (or run b
 CHECK_LIMITS = Limits(
     wall_seconds=60, memory_mb=256, max_processes=64, tmp_mb=32, shm_mb=16, out_mb=4, max_inodes=1024, cpus=1
 )
+GPU_PROBE = Path(__file__).with_name("gpu_probe.py")  # one GPU's view from inside: its nodes and the CUDA driver
+GPU_LIMITS = Limits(wall_seconds=60, memory_mb=2048, max_processes=64, tmp_mb=32, shm_mb=16, out_mb=4, cpus=1)
+CUDA_ERRORS = {100: "CUDA_ERROR_NO_DEVICE", 101: "CUDA_ERROR_INVALID_DEVICE", 999: "CUDA_ERROR_UNKNOWN"}
 
 
 @dataclass(frozen=True)
@@ -285,3 +289,78 @@ def format_table(rows: list[CheckRow]) -> str:
     lines = [f"{'check':{width}}  result  detail", f"{'-' * width}  ------  ------"]
     lines += [f"{row.name:{width}}  {'ok' if row.ok else 'FAIL':6}  {row.detail}" for row in rows]
     return "\n".join(lines)
+
+
+def run_gpu_checks(
+    backend_name: str,
+    gpus: list[Gpu],
+    *,
+    uid: int = BASE_UID,
+    work_dir: Path | None = None,
+    options: dict | None = None,
+    libcuda: Path | None = None,
+) -> list[CheckRow]:
+    """For each GPU: what nvidia-smi says, and a probe through the sandbox on it (only its own node, one device).
+
+    ``libcuda``: a file the probe loads as the CUDA driver instead of the system's ``libcuda.so.1`` (tests).
+    """
+    rows = []
+    for gpu in gpus:
+        rows.append(CheckRow(f"GPU {gpu.index}", True, f"{gpu.summary()}, /dev/{gpu.device_node}"))
+        try:
+            facts, result = probe_gpu(
+                backend_name, gpu.index, uid=uid, work_dir=work_dir, options=options, libcuda=libcuda
+            )
+        except SandboxUnavailable as error:  # e.g. another process still holds the GPU
+            rows.append(CheckRow(f"GPU {gpu.index}: a job sees only its own", False, str(error)))
+            continue
+        rows += judge_gpu(gpu, facts, result)
+    return rows
+
+
+def probe_gpu(
+    backend_name: str,
+    gpu: int,
+    *,
+    uid: int = BASE_UID,
+    work_dir: Path | None = None,
+    options: dict | None = None,
+    libcuda: Path | None = None,
+) -> tuple[dict, SandboxResult]:
+    """Run the GPU probe as a job on ``gpu``; returns its facts ({} if it wrote none) and the run's result."""
+    backend = get_sandbox(backend_name, **(options or {}))
+    with _probe_folders(work_dir, uid) as folders:
+        spec = {"libcuda": None}
+        if libcuda is not None:  # handed to the job with its public data, read-only
+            shutil.copyfile(libcuda, folders["public"] / "libcuda.so.1")
+            spec["libcuda"] = "/data/libcuda.so.1"
+        job = SandboxJob(
+            folders["job"] / "code", folders["job"] / "out", folders["public"], spec, GPU_LIMITS, uid=uid, gpu=gpu
+        )
+        try:
+            result = backend.run_program(job, GPU_PROBE)
+            raw = read_untrusted(job.out_dir, "gpu.json", 64 * 1024)
+        finally:
+            backend.release(job)
+    return (json.loads(raw) if raw else {}), result
+
+
+def judge_gpu(gpu: Gpu, facts: dict, result: SandboxResult) -> list[CheckRow]:
+    """Rows for one GPU's probe: the job saw and opened its own node only, and the driver counted one device."""
+    name = f"GPU {gpu.index}: a job sees only its own"
+    if not facts:
+        return [CheckRow(name, False, f"no facts came back (exit {result.exit_code}): {result.log[-400:]}")]
+    numbered = [node for node in facts["nodes"] if node[len("nvidia") :].isdigit()]
+    own = [gpu.device_node]
+    ok = numbered == own and facts["opened"] == own and facts["visible"] == "0"
+    opened = facts["opened"] or facts["refused"] or "none"
+    detail = f"GPU nodes {numbered}, opened {opened}, CUDA_VISIBLE_DEVICES={facts['visible']}"
+    rows = [CheckRow(name, ok, detail)]
+    driver = f"GPU {gpu.index}: the CUDA driver counts one device"
+    if "libcuda" in facts:
+        rows.append(CheckRow(driver, False, f"the driver library cannot be loaded inside: {facts['libcuda']}"))
+        return rows
+    init, (status, count) = facts["cuInit"], facts["cuDeviceGetCount"]
+    detail = f"cuInit {CUDA_ERRORS.get(init, init)}, cuDeviceGetCount {CUDA_ERRORS.get(status, status)}: {count}"
+    rows.append(CheckRow(driver, init == 0 and status == 0 and count == 1, detail))
+    return rows

@@ -34,9 +34,13 @@ class Gpu:
     def device_node(self) -> str:
         return f"nvidia{self.index if self.minor is None else self.minor}"
 
-    def describe(self) -> str:
+    def summary(self) -> str:
+        """Name, memory and driver, e.g. "NVIDIA H200, 140 GiB, driver 580.159.03"."""
         memory = f"{self.memory_mib / 1024:.0f} GiB" if self.memory_mib is not None else "memory unknown"
-        return f"GPU {self.index}: {self.name}, {memory}, driver {self.driver}"
+        return f"{self.name}, {memory}, driver {self.driver}"
+
+    def describe(self) -> str:
+        return f"GPU {self.index}: {self.summary()}"
 
 
 def _number(text: str) -> int | None:

@@ -188,11 +188,44 @@ def sandbox_group() -> None:
 @click.option("--backend", default=None, help="Sandbox to check (default: WORKSHOP_SANDBOX).")
 @with_appcontext
 def sandbox_check_command(backend: str | None) -> None:
-    """Run probes inside the sandbox on this host and print what holds; exit 1 when anything fails."""
+    """Run probes inside the sandbox on this host and print what holds; exit 1 when anything fails.
+
+    Then each GPU nvidia-smi lists: its name, memory and driver, and a probe job on it that must see exactly its
+    own GPU (only its /dev/nvidiaN, and the CUDA driver counting one device)."""
+    from grader.sandbox.check import format_table
     from server.executor_runtime import check_isolation
 
-    rows, table = check_isolation(current_app, backend)
-    click.echo(table)
-    if not all(row.ok for row in rows):
+    rows, _table = check_isolation(current_app, backend)
+    isolated = all(row.ok for row in rows)
+    gpu_rows = _gpu_rows(current_app, backend, probe=isolated)
+    click.echo(format_table(rows + gpu_rows))
+    if not isolated:
         click.echo("The sandbox is NOT safe on this host; workers refuse to start.", err=True)
         sys.exit(1)
+    if not all(row.ok for row in gpu_rows):
+        click.echo("A GPU check fails: jobs on that GPU would not run as they should.", err=True)
+        sys.exit(1)
+
+
+def _gpu_rows(app: Flask, backend: str | None, probe: bool) -> list:
+    """The GPU rows of `sandbox check`: one listing row per GPU and, when ``probe``, its probe job's rows."""
+    import shutil
+
+    from grader.sandbox.check import CheckRow, run_gpu_checks
+    from grader.sandbox.gpus import GpuError, list_gpus
+    from grader.sandbox.locks import SlotLock
+    from server.grading_settings import grading_settings
+
+    try:
+        gpus = list_gpus()
+    except GpuError as error:
+        return [CheckRow("GPUs (nvidia-smi)", False, str(error))]
+    if not gpus:
+        why = "nvidia-smi lists none" if shutil.which("nvidia-smi") else "nvidia-smi is not installed"
+        return [CheckRow("GPUs", True, f"none ({why}): jobs run on the CPU")]
+    if not probe:
+        return [CheckRow(f"GPU {gpu.index}", True, f"{gpu.summary()}; not probed (the sandbox fails)") for gpu in gpus]
+    settings = grading_settings(app, backend)
+    options = dict(settings.sandbox_options)
+    with SlotLock() as uid:
+        return run_gpu_checks(settings.sandbox, gpus, uid=uid, work_dir=settings.work_dir, options=options)
