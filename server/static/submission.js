@@ -149,7 +149,11 @@
         if (newBox && !logFollowing) { newBox.scrollTop = logTop; newBox.dataset.follow = "0"; }
         window.scrollTo(x, y);
       })
-      .catch(() => { finishing = false; window.setTimeout(onVerdict, POLL_MS); });
+      .catch((status) => {
+        if (status === 404) return note("this submission no longer exists");  // deleted meanwhile
+        finishing = false;
+        window.setTimeout(onVerdict, POLL_MS);
+      });
   }
 
   // ---- the stream, and polling where there is none ----
@@ -191,7 +195,7 @@
         if (["done", "failed", "cancelled"].includes(state.status)) return onVerdict();
         return changed && count ? fetchCurves() : null;
       })
-      .catch(() => null)
+      .catch((status) => { if (status === 404) finishing = true; })  // deleted: nothing more to ask
       .finally(() => { if (!finishing) pollTimer = window.setTimeout(poll, POLL_MS); });
   }
 
