@@ -151,12 +151,14 @@ def redeem_reset_code(db: Session, participant: Participant, new_password: str) 
     db.commit()
 
 
-def hide(db: Session, participant: Participant) -> None:
+def hide(db: Session, participant: Participant) -> str:
+    """Leave the participant off the boards; returns what the page flashes and the command prints."""
     participant.hidden = True
     db.commit()
+    return f"{participant.display_name} is hidden from the leaderboards."
 
 
-def disqualify(db: Session, participant: Participant, reason: str) -> None:
+def disqualify(db: Session, participant: Participant, reason: str) -> str:
     reason = " ".join((reason or "").split())
     if not reason:
         raise WorkshopError("Give a reason for the disqualification: the participant sees it.")
@@ -164,12 +166,14 @@ def disqualify(db: Session, participant: Participant, reason: str) -> None:
         raise WorkshopError(f"The reason may have at most {REASON_MAX} characters.")
     participant.disqualified_reason = reason
     db.commit()
+    return f"{participant.display_name} is disqualified."
 
 
-def restore(db: Session, participant: Participant) -> None:
+def restore(db: Session, participant: Participant) -> str:
     """Undo hide and disqualify: back on the boards."""
     participant.hidden, participant.disqualified_reason = False, None
     db.commit()
+    return f"{participant.display_name} is back on the leaderboards."
 
 
 def delete_participant(db: Session, participant: Participant) -> int:

@@ -57,11 +57,7 @@ def status_command(as_json: bool) -> None:
 @with_appcontext
 def open_command(slugs: tuple[str, ...]) -> None:
     """Accept submissions to SLUG... (default: every exercise)."""
-    from server.event import set_open
-
-    chosen = _exercises(slugs)
-    _run(lambda db: set_open(db, chosen, True))
-    click.echo(f"Open: {', '.join(exercise.slug for exercise in chosen)}")
+    _set_open(slugs, True)
 
 
 @event_group.command("close")
@@ -69,11 +65,15 @@ def open_command(slugs: tuple[str, ...]) -> None:
 @with_appcontext
 def close_command(slugs: tuple[str, ...]) -> None:
     """Refuse new submissions to SLUG... (default: every exercise); queued jobs still run."""
+    _set_open(slugs, False)
+
+
+def _set_open(slugs: tuple[str, ...], open_: bool) -> None:
     from server.event import set_open
 
     chosen = _exercises(slugs)
-    _run(lambda db: set_open(db, chosen, False))
-    click.echo(f"Closed: {', '.join(exercise.slug for exercise in chosen)}")
+    _run(lambda db: set_open(db, chosen, open_))
+    click.echo(f"{'Open' if open_ else 'Closed'}: {', '.join(exercise.slug for exercise in chosen)}")
 
 
 @event_group.command("deadline")

@@ -77,8 +77,7 @@ def hide_command(name: str) -> None:
     """Leave NAME off the leaderboards (undo with restore)."""
     from server.participants_admin import hide
 
-    _act(name, hide)
-    click.echo(f"{name} is hidden from the leaderboards.")
+    click.echo(_act(name, hide))
 
 
 @participants_group.command("disqualify")
@@ -89,8 +88,7 @@ def disqualify_command(name: str, reason: str) -> None:
     """Disqualify NAME: off the leaderboards, with a reason they see (undo with restore)."""
     from server.participants_admin import disqualify
 
-    _act(name, lambda db, participant: disqualify(db, participant, reason))
-    click.echo(f"{name} is disqualified.")
+    click.echo(_act(name, lambda db, participant: disqualify(db, participant, reason)))
 
 
 @participants_group.command("restore")
@@ -100,8 +98,7 @@ def restore_command(name: str) -> None:
     """Undo hide and disqualify: NAME is back on the leaderboards."""
     from server.participants_admin import restore
 
-    _act(name, restore)
-    click.echo(f"{name} is back on the leaderboards.")
+    click.echo(_act(name, restore))
 
 
 @participants_group.command("delete")

@@ -97,31 +97,19 @@ def reset_password(participant_id: int):
 @bp.route("/<int:participant_id>/hide", methods=["POST"])
 @instructor_required
 def hide_participant(participant_id: int):
-    def action(db, participant):
-        hide(db, participant)
-        return f"{participant.display_name} is hidden from the leaderboards."
-
-    return _act(participant_id, action)
+    return _act(participant_id, hide)
 
 
 @bp.route("/<int:participant_id>/disqualify", methods=["POST"])
 @instructor_required
 def disqualify_participant(participant_id: int):
-    def action(db, participant):
-        disqualify(db, participant, request.form.get("reason", ""))
-        return f"{participant.display_name} is disqualified."
-
-    return _act(participant_id, action)
+    return _act(participant_id, lambda db, participant: disqualify(db, participant, request.form.get("reason", "")))
 
 
 @bp.route("/<int:participant_id>/restore", methods=["POST"])
 @instructor_required
 def restore_participant(participant_id: int):
-    def action(db, participant):
-        restore(db, participant)
-        return f"{participant.display_name} is back on the leaderboards."
-
-    return _act(participant_id, action)
+    return _act(participant_id, restore)
 
 
 @bp.route("/<int:participant_id>/delete", methods=["POST"])
