@@ -120,8 +120,17 @@ def notify_executor() -> None:
 
 
 def init_app(app: Flask) -> None:
-    if app.config["START_EXECUTOR"]:
+    app.before_request(functools.partial(_ensure_dispatcher, app))
+    if app.config["START_EXECUTOR"] and app.config["EXECUTOR"] != "celery":
         start_executor(app)
+
+
+def _ensure_dispatcher(app: Flask) -> None:
+    """With the Celery executor, the web process publishes; its dispatcher starts with its first request."""
+    if app.config["EXECUTOR"] == "celery" and "executor" not in app.extensions:
+        from server.celery_app import start_dispatcher
+
+        start_dispatcher(app)
 
 
 class WorkerFailed(RuntimeError):
@@ -130,6 +139,10 @@ class WorkerFailed(RuntimeError):
 
 def run_worker(app: Flask, slots: int, gpus: tuple[int, ...] = (), say: Callable[[str], None] = log.info) -> None:
     """Run worker slots until SIGINT or SIGTERM (``workshop worker`` and the slots' process of a root serve)."""
+    if app.config["EXECUTOR"] == "celery":  # Celery consumers, one process per slot (server/celery_worker.py)
+        from server.celery_worker import run_consumers
+
+        return run_consumers(app, slot_maker(), slots, gpus, say)
     executor = start_executor(app, slots, gpus)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -140,3 +153,16 @@ def run_worker(app: Flask, slots: int, gpus: tuple[int, ...] = (), say: Callable
             executor.stop(timeout=1)
             raise WorkerFailed(f"no worker slot can be kept alive: {executor.failure_reason}")
     executor.stop()
+
+
+def build_checked(app: Flask, slots: int | None = None, gpus: tuple[int, ...] = ()) -> LocalExecutor:
+    """build_executor after a fresh sandbox check (a Celery slot checks again each time it starts consuming)."""
+    _VERIFIED.discard((app.config["SANDBOX"], str(app.config["WORK_DIR"])))
+    return build_executor(app, slots, gpus)
+
+
+def slot_maker():
+    """What server.celery_worker builds its slots with (handed over, so that it never imports this module)."""
+    from server.celery_worker import SlotMaker
+
+    return SlotMaker(build=build_checked, store_for=job_store_for)

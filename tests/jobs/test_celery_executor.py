@@ -1,0 +1,127 @@
+"""The Celery executor on the real RabbitMQ: tickets are wake-ups, the database decides; the dispatcher keeps
+tickets and queued jobs in step (a broker that lost its messages, a job whose worker died)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import timedelta
+
+import pytest
+from factories import login_client, make_participant, make_submission, submit_code
+
+from grader.executor import ExecutorSettings, LocalExecutor, SlotState
+from grader.grading import GradeResult
+from server.celery_app import Dispatcher, make_celery
+from server.celery_worker import TicketRunner
+from server.db import new_session
+from server.job_store import RESTART_NOTE, DatabaseJobStore
+from server.models import Submission, utcnow
+from server.queueing import cancel_submission
+
+
+@pytest.fixture
+def celery_app(app):
+    """The app with the Celery executor on a queue of its own (deleted afterwards)."""
+    app.config.update(EXECUTOR="celery", CELERY_QUEUE=f"test-{secrets.token_hex(6)}", DISPATCH_SECONDS=0.2)
+    yield app
+    dispatcher = Dispatcher(app)
+    with dispatcher.celery.connection_for_write() as connection:
+        dispatcher.queue.bind(connection.default_channel).delete()
+
+
+def wait_for(predicate, timeout: float = 10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def row(app, submission_id: int) -> Submission:
+    with new_session(app) as db:
+        return db.get(Submission, submission_id)
+
+
+def test_submitting_publishes_one_ticket_and_the_sweep_adds_none(celery_app):
+    participant = make_participant(celery_app, "Ada")
+    client = login_client(celery_app, participant)
+    client.get("/exercises")  # the web process's first request starts its dispatcher
+    dispatcher = celery_app.extensions["executor"]
+    assert isinstance(dispatcher, Dispatcher)
+    dispatcher.interval = 3600  # no sweep during this test unless called
+    answer = submit_code(client, "cnn-from-scratch", "def train(data):\n    return None\n")
+    assert answer.status_code in (302, 303)
+    wait_for(lambda: dispatcher.waiting() == 1)
+    assert dispatcher.published == 1 and dispatcher.sweep() == 0 and dispatcher.waiting() == 1
+
+
+def test_the_sweep_republishes_what_the_broker_lost_and_requeues_expired_leases(celery_app):
+    dispatcher = Dispatcher(celery_app)
+    make_submission(celery_app, make_participant(celery_app, "Ada"))
+    make_submission(celery_app, make_participant(celery_app, "Bo"))
+    assert dispatcher.sweep() == 2 and dispatcher.waiting() == 2
+    dispatcher.purge()  # a broker that restarted without its messages
+    assert dispatcher.waiting() == 0 and dispatcher.sweep() == 2
+    dispatcher.purge()
+    store = DatabaseJobStore(celery_app)
+    job = store.claim_next_job("worker-that-dies", 60)
+    assert dispatcher.sweep() == 1  # the running job needs no ticket
+    dispatcher.purge()
+    with new_session(celery_app) as db:
+        db.get(Submission, job.submission_id).lease_expires_at = utcnow() - timedelta(seconds=1)
+        db.commit()
+    assert dispatcher.sweep() == 1  # requeued, but waits for its back-off before it gets a ticket
+    requeued = row(celery_app, job.submission_id)
+    assert requeued.status == "queued" and RESTART_NOTE in requeued.notes
+    with new_session(celery_app) as db:
+        db.get(Submission, job.submission_id).not_before = None
+        db.commit()
+    assert dispatcher.sweep() == 1 and dispatcher.waiting() == 2
+
+
+def test_the_dispatcher_thread_publishes_at_once_and_survives_a_broker_it_cannot_reach(celery_app):
+    broker = celery_app.config["BROKER_URL"]
+    celery_app.config["BROKER_URL"] = "amqp://guest:guest@127.0.0.1:9//"  # nobody listens
+    dispatcher = Dispatcher(celery_app)
+    celery_app.config["BROKER_URL"] = broker
+    dispatcher.start()
+    try:
+        dispatcher.notify()
+        time.sleep(1.0)
+        assert dispatcher.thread.is_alive() and dispatcher.published == 0
+    finally:
+        dispatcher.stop(timeout=0.1)
+
+
+def ticket_runner(app, graded: list) -> TicketRunner:
+    def grade(job, uid, on_progress, gpu):
+        graded.append(job.submission_id)
+        return GradeResult(status="done", public_score=0.5, private_score=0.5)
+
+    executor = LocalExecutor(DatabaseJobStore(app), grade, ExecutorSettings(heartbeat_seconds=0))
+    return TicketRunner(executor, SlotState(index=0, gpu=None, name="host:1:slot-0"), uid=1000)
+
+
+def test_a_redelivered_ticket_never_runs_a_job_twice_and_a_cancelled_job_never_starts(celery_app):
+    graded: list = []
+    runner = ticket_runner(celery_app, graded)
+    only = make_submission(celery_app, make_participant(celery_app, "Ada"))
+    runner.run_ticket()
+    runner.run_ticket()  # the same ticket again (redelivered) or a surplus one: nothing left to claim
+    assert graded == [only] and row(celery_app, only).status == "done"
+    cancelled = make_submission(celery_app, make_participant(celery_app, "Bo"))
+    with new_session(celery_app) as db:
+        cancel_submission(db, db.get(Submission, cancelled))
+        db.commit()
+    runner.run_ticket()
+    assert graded == [only] and row(celery_app, cancelled).status == "cancelled"
+
+
+def test_the_celery_settings_are_the_ones_the_issue_names(celery_app):
+    conf = make_celery(celery_app.config).conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1 and conf.worker_concurrency == 1
+    assert conf.broker_transport_options["visibility_timeout"] >= 6 * 3600
+    assert conf.accept_content == ["json"]
