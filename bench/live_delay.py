@@ -38,16 +38,8 @@ WATCH = """() => {
 }"""
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_server(instance: Path) -> tuple[subprocess.Popen, str]:
-    import urllib.request
+    from server.live_instance import start_serve, workshop_command
 
     env = {
         **os.environ,
@@ -57,24 +49,8 @@ def start_server(instance: Path) -> tuple[subprocess.Popen, str]:
         "WORKSHOP_INSTRUCTOR_PASSWORD": "bench-instructor-password",
         "WORKSHOP_START_EXECUTOR": "false",
     }
-    subprocess.run([sys.executable, "-m", "server.cli", "init"], env=env, check=True, capture_output=True, cwd=ROOT)
-    port = free_port()
-    log = open(instance / "serve.log", "w")  # noqa: SIM115 - lives as long as the server
-    server = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--slots", "1"],
-        env=env,
-        stdout=log,
-        stderr=log,
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(url + "/join", timeout=1)  # noqa: S310 - loopback only
-            break
-        except OSError:
-            time.sleep(0.2)
-    return server, url
+    subprocess.run(workshop_command("init"), env=env, check=True, capture_output=True, cwd=ROOT)
+    return start_serve(env, instance / "serve.log", cwd=ROOT)
 
 
 def join(page, url: str) -> None:
@@ -130,6 +106,7 @@ def measure(records: int) -> tuple[list[float], list[float], list[float]]:
     from grader.grading import Progress
     from server import create_app
     from server.job_store import DatabaseJobStore
+    from server.live_instance import stop_serve
 
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
         instance = Path(folder)
@@ -161,8 +138,7 @@ def measure(records: int) -> tuple[list[float], list[float], list[float]]:
             return lines, epochs, loads
         finally:
             browser.close()
-            server.terminate()
-            server.wait(timeout=40)
+            stop_serve(server, timeout=40)
 
 
 def meta_refresh_delays(loads: list[float], samples: int = 20000) -> list[float]:
