@@ -176,9 +176,9 @@ def restore(db: Session, participant: Participant) -> str:
     return f"{participant.display_name} is back on the leaderboards."
 
 
-def delete_participant(db: Session, participant: Participant) -> int:
-    """Delete the participant with their submissions, quota grants and name history; returns the submissions."""
-    owned = Submission.participant_id == participant.id
+def delete_participant(db: Session, participant: Participant) -> str:
+    """Delete the participant with their submissions, quota grants and name history; returns what happened."""
+    name, owned = participant.display_name, Submission.participant_id == participant.id
     removed = list(db.scalars(select(Submission.id).where(owned)))
     db.execute(delete(Submission).where(owned))
     db.execute(delete(QuotaGrant).where(QuotaGrant.participant_id == participant.id))
@@ -186,7 +186,8 @@ def delete_participant(db: Session, participant: Participant) -> int:
     db.delete(participant)
     db.commit()
     forget(current_app, removed)  # a later submission that reuses one of these ids must not find them
-    return len(removed)
+    count = f"{len(removed)} submission{'' if len(removed) == 1 else 's'}" if removed else "no submissions"
+    return f"Deleted {name} and {count}."
 
 
 def name_history(db: Session, participant_id: int) -> list[NameChange]:

@@ -121,9 +121,4 @@ def delete(participant_id: int):
         if participant is None:
             return _page(["This participant no longer exists."], 400)
         return _page(status=400, confirm_delete=_delete_question(participant))
-
-    def action(db, participant):
-        name = participant.display_name
-        return f"Deleted {name} and {delete_participant(db, participant)} submissions."
-
-    return _act(participant_id, action)
+    return _act(participant_id, delete_participant)

@@ -104,7 +104,7 @@ def test_delete_needs_yes_and_removes_their_submissions(app, runner):
     make_submission(app, bob)
     assert "--yes" in _fails(runner, "delete", "Ada")
     assert _person(app, "ada") is not None
-    assert "Deleted Ada and 1 submissions" in _ok(runner, "delete", "Ada", "--yes")
+    assert "Deleted Ada and 1 submission." in _ok(runner, "delete", "Ada", "--yes")
     assert _person(app, "ada") is None and _person(app, "bob") is not None
     with new_session(app) as db:
         assert db.scalar(select(func.count(Submission.id))) == 1
