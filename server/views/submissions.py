@@ -69,7 +69,7 @@ def _page(submission, error: str | None = None, status: int = 200):
         history=submission.history or [],
         log_text=log_for_page(submission.log, submission.traceback),
         exercise=exercise,
-        metric_label=getattr(exercise, "metric_label", "ROC AUC"),
+        metric_label=exercise.metric_label if exercise else "score",
         elapsed=elapsed_seconds(submission.started_at) if submission.status == "running" else None,
         times={
             name: iso_utc(value)
