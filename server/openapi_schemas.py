@@ -104,7 +104,10 @@ SCHEMAS: dict[str, Any] = {
             "error_kind": {**NULLABLE_STRING, "description": "syntax_error, runtime_error, timeout, ... when failed"},
             "error_message": NULLABLE_STRING,
             "traceback": NULLABLE_STRING,
-            "public_score": {**NULLABLE_NUMBER, "description": "ROC AUC on the public part of the test split"},
+            "public_score": {
+                **NULLABLE_NUMBER,
+                "description": "the exercise's leaderboard metric (`metric` in exercise.toml: roc_auc unless set) on the public part of the test split",
+            },
             "metrics": {"type": "object", "description": "metric name to value, once scored"},
             "history": {"type": "array", "items": {"type": "object"}, "description": "one object per epoch"},
             "notes": {"type": "array", "items": {"type": "string"}},
