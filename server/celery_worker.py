@@ -110,6 +110,7 @@ def _consume(app: Flask, executor: LocalExecutor, index: int, gpu: int | None, s
         if executor.prepare_slot is not None:
             executor.prepare_slot(uid)
         slot.last_check = time.monotonic()  # build_executor checked the sandbox
+        executor._report(slot, "idle", force=True)  # noqa: SLF001 - the instructor sees the slot at once
         _runner = TicketRunner(executor, slot, uid)
         done = threading.Event()
         beat = threading.Thread(target=_heartbeat, args=(executor, slot, done), name="slot-heartbeat", daemon=True)

@@ -4,11 +4,13 @@ tickets and queued jobs in step (a broker that lost its messages, a job whose wo
 from __future__ import annotations
 
 import secrets
+import sys
 import time
 from datetime import timedelta
 
 import pytest
 from factories import login_client, make_participant, make_submission, submit_code
+from paths import PROJECT_ROOT
 
 from grader.executor import ExecutorSettings, LocalExecutor, SlotState
 from grader.grading import GradeResult
@@ -125,3 +127,23 @@ def test_the_celery_settings_are_the_ones_the_issue_names(celery_app):
     assert conf.worker_prefetch_multiplier == 1 and conf.worker_concurrency == 1
     assert conf.broker_transport_options["visibility_timeout"] >= 6 * 3600
     assert conf.accept_content == ["json"]
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_a_worker_killed_mid_job_hands_it_to_another_that_completes_it_exactly_once(tmp_path):
+    """Two real remote workers (Celery processes, real RabbitMQ, the bwrap sandbox), the server on loopback:
+    SIGKILL the one running the job; its lease expires, the job is requeued with the note, the other runs it."""
+    sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+    from celery_rig import Rig, kill_mid_job
+
+    rig = Rig(tmp_path, lease_seconds=6)
+    try:
+        rig.start_worker("w1")
+        rig.start_worker("w2")
+        result = kill_mid_job(rig)
+    finally:
+        rig.close()
+    assert result["status"] == "done" and result["attempts"] == 2, result
+    assert result["other_worker"] and result["uploads_recorded"] == 1 and result["restart_note_shown"], result
+    assert result["exactly_once"]
