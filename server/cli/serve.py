@@ -142,13 +142,18 @@ def _run_gunicorn(app: Flask, bind: str, threads: int, settings: dict) -> None:
 @click.command("worker")
 @click.option("--slots", default=None, type=int, help="CPU worker slots (default 1).")
 @click.option("--gpus", default=None, help=GPUS_HELP)
+@click.option("--server", "server_url", default=None, help="Remote: the server's URL (or WORKSHOP_SERVER_URL).")
+@click.option("--token", default=None, help="Remote: a worker token (or WORKSHOP_WORKER_TOKEN; workshop worker-token).")
 @with_appcontext
-def worker_command(slots: int | None, gpus: str | None) -> None:
-    """Only worker slots, claiming jobs from the database (one per GPU where there are GPUs)."""
+def worker_command(slots: int | None, gpus: str | None, server_url: str | None, token: str | None) -> None:
+    """Only worker slots, claiming jobs from the database, or with --server and --token from a remote server's
+    worker API (no database, labels or secret key here); one per GPU where there are GPUs."""
     from server.executor_runtime import WorkerFailed, run_worker
 
+    app = current_app._get_current_object()
+    app.config.update({key: value for key, value in (("SERVER_URL", server_url), ("WORKER_TOKEN", token)) if value})
     slots, gpu_list = gpu_slots(gpus, slots, click.echo)
     try:
-        run_worker(current_app._get_current_object(), slots or 1, gpu_list, say=click.echo)
+        run_worker(app, slots or 1, gpu_list, say=click.echo)
     except WorkerFailed as error:  # exit non-zero, so that a supervisor (systemd, compose) restarts the worker
         raise click.ClickException(str(error)) from None

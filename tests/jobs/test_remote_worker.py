@@ -146,3 +146,16 @@ def test_an_unreachable_server_or_a_revoked_token_fail_as_infrastructure_never_a
     assert not executor.run_one("h:1:slot-0", uid=1000)  # refused (401): no job is claimed
     with new_session(app) as db:
         assert db.query(Submission).filter_by(status="queued").count() == 1
+
+
+def test_workshop_worker_takes_the_server_and_token_as_options(app, runner, monkeypatch):
+    seen = {}
+
+    def fake_run_worker(worker_app, slots, gpus, say):
+        seen.update(url=worker_app.config["SERVER_URL"], token=worker_app.config["WORKER_TOKEN"], slots=slots)
+
+    monkeypatch.setattr("server.executor_runtime.run_worker", fake_run_worker)
+    args = ["worker", "--server", "https://workshop.example", "--token", "wt_abc", "--slots", "2", "--gpus", "none"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert seen == {"url": "https://workshop.example", "token": "wt_abc", "slots": 2}
