@@ -4,7 +4,9 @@ tickets and queued jobs in step (a broker that lost its messages, a job whose wo
 from __future__ import annotations
 
 import secrets
+import signal
 import sys
+import threading
 import time
 from datetime import timedelta
 
@@ -147,3 +149,43 @@ def test_a_worker_killed_mid_job_hands_it_to_another_that_completes_it_exactly_o
     assert result["status"] == "done" and result["attempts"] == 2, result
     assert result["other_worker"] and result["uploads_recorded"] == 1 and result["restart_note_shown"], result
     assert result["exactly_once"]
+
+
+def test_a_worker_whose_sandbox_check_fails_consumes_nothing_and_says_why(celery_app, monkeypatch):
+    from grader.sandbox import SandboxUnavailable
+    from server.celery_worker import SlotMaker, consume_slot
+    from server.executor_runtime import job_store_for
+    from server.models import WorkerSlot
+
+    started = []
+    monkeypatch.setattr("server.celery_worker._consume", lambda *args: started.append(args))
+    checks = []
+
+    def failing_build(app, slots=1, gpus=()):
+        checks.append(1)
+        raise SandboxUnavailable("the bwrap sandbox does not isolate jobs on this host:\nnetwork  FAIL")
+
+    celery_app.config["SANDBOX_RECHECK_SECONDS"] = 0.05
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    consume_slot(celery_app, SlotMaker(build=failing_build, store_for=job_store_for), 0, None, stop)
+    assert started == [] and len(checks) >= 2  # checked again and again, never consumed
+    with new_session(celery_app) as db:
+        slot = db.query(WorkerSlot).one()
+        assert slot.state == "paused" and "sandbox check failed" in slot.reason and "takes no tickets" in slot.reason
+
+
+def test_a_failing_periodic_check_hands_the_ticket_back_and_stops_consuming(celery_app, monkeypatch):
+    from celery.exceptions import Reject
+
+    graded: list = []
+    runner = ticket_runner(celery_app, graded)
+    runner.executor.health_check = lambda uid: (False, "network: the job reached the internet")
+    runner.executor.settings = ExecutorSettings(recheck_seconds=0, heartbeat_seconds=0)
+    signals = []
+    monkeypatch.setattr("server.celery_worker.os.kill", lambda pid, signum: signals.append(signum))
+    only = make_submission(celery_app, make_participant(celery_app, "Ada"))
+    with pytest.raises(Reject) as rejected:
+        runner.run_ticket()
+    assert rejected.value.requeue and runner.paused and signals == [signal.SIGTERM]
+    assert graded == [] and row(celery_app, only).status == "queued"
