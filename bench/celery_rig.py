@@ -193,6 +193,7 @@ def kill_mid_job(rig: Rig, sleep: float = 4, timeout: float = 240) -> dict:
         return row.is_terminal and row
 
     final = rig.wait(finished, timeout, "the job finishing")
+    time.sleep(1.0)  # the verdict is committed inside the upload's request; its count right after it (and any late one)
     return {
         "submission_id": submission_id,
         "status": final.status,
