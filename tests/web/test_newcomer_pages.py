@@ -204,3 +204,11 @@ def test_the_notebook_page_has_copy_buttons_and_no_inline_script(app):
     snippet = html.unescape(re.search(r'<pre class="code snippet" id="snippet">(.*?)</pre>', page, re.S).group(1))
     compile(snippet, "snippet", "exec")
     assert "waiting: number {place} in the queue" in snippet and "s elapsed" in snippet
+
+
+def test_a_contract_error_marks_the_line_the_check_names(app):
+    client = login_client(app, make_participant(app, "Ada"))
+    code = "import keras\n\n\ndef train():\n    return None\n"
+    page = submit_code(client, SLUG, code).get_data(as_text=True)
+    assert 'id="code-error" role="alert" tabindex="-1" data-line="4"' in page and 'data-error-line="4"' in page
+    assert editor_text(page) == code
