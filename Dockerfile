@@ -19,7 +19,11 @@ ARG BASE_IMAGE=debian:bookworm-slim
 
 # --- Debian's Python, the CA, the tools every role needs ----------------------------------------------------------
 FROM ${BASE_IMAGE} AS system
-ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8
+# Job containers run this image too, and inherit its ENV: only what the sandbox's allowlist holds (LANG, PATH,
+# PYTHONUNBUFFERED) is set here; the instance folder's default comes from the entrypoint, and no HEALTHCHECK
+# (docker-compose.yml's web service has one).
+ARG DEBIAN_FRONTEND=noninteractive
+ENV LANG=C.UTF-8
 # bubblewrap and setpriv (util-linux): for WORKSHOP_SANDBOX=bwrap on hosts that run this image privileged
 RUN --mount=type=secret,id=ca,target=/run/secrets/ca \
     apt-get update \
@@ -31,6 +35,7 @@ RUN --mount=type=secret,id=ca,target=/run/secrets/ca \
 
 # --- the docker client for the worker's Docker sandbox backend: Debian's docker.io, the client alone -------------
 FROM system AS docker-cli
+ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && cd /tmp && apt-get download docker.io \
  && dpkg-deb --fsys-tarfile docker.io_*.deb | tar -x ./usr/bin/docker \
@@ -71,6 +76,7 @@ RUN groupadd --system --gid 1000 workshop \
  && printf '%s\n' '#!/bin/sh' \
       '# Create or upgrade the database (idempotent; WORKSHOP_INIT=0 skips it), then become the command.' \
       'set -eu' \
+      'export WORKSHOP_INSTANCE_PATH="${WORKSHOP_INSTANCE_PATH:-/srv/workshop}"' \
       'if [ "${WORKSHOP_INIT:-1}" = 1 ]; then workshop init; fi' \
       'exec "$@"' > /usr/local/bin/workshop-entrypoint \
  && chmod 0755 /usr/local/bin/workshop-entrypoint
@@ -80,13 +86,10 @@ COPY --from=build /app /app
 COPY exercises ./exercises
 COPY templates ./templates
 ENV PATH=/app/.venv/bin:$PATH \
-    PYTHONUNBUFFERED=1 \
-    WORKSHOP_INSTANCE_PATH=/srv/workshop
+    PYTHONUNBUFFERED=1
 
 USER workshop
 EXPOSE 5000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
-  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/login', timeout=4)"]
 ENTRYPOINT ["workshop-entrypoint"]
 # exec'd by the entrypoint: gunicorn serves the app (worker slots run in the worker service)
 CMD ["workshop", "serve", "--host", "0.0.0.0", "--port", "5000", "--slots", "0"]

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 
 SANDBOX_NEEDS = "needs root and bubblewrap (apt-get install bubblewrap; run as root)"
 BROWSER_NEEDS = "needs Chromium (apt-get install chromium)"
+DOCKER_NEEDS = "needs root and docker.io, debootstrap, docker-compose (apt-get install those three)"
+DOCKER_TOOLS = ("dockerd", "debootstrap", "docker-compose")
 
 
 def missing_for(
@@ -24,6 +26,8 @@ def missing_for(
         missing.append(SANDBOX_NEEDS)
     if "browser" in names and not which("chromium"):
         missing.append(BROWSER_NEEDS)
+    if "docker" in names and not (root and all(which(tool) for tool in DOCKER_TOOLS)):
+        missing.append(DOCKER_NEEDS)
     return missing
 
 

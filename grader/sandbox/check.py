@@ -13,6 +13,7 @@ import os
 import platform
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -146,10 +147,13 @@ def probe_sandbox(
     backend = get_sandbox(backend_name, **(options or {}))
     listeners = Listeners()
     marker = f"label-secret-{uuid.uuid4().hex}"
+    # a host process the job must neither see nor signal: this one, unless it is a container's init (pid 1), a
+    # number the job's own container has too (a worker in a container, docker backend): then a child of ours
+    stand_in = subprocess.Popen(["sleep", "600"]) if os.getpid() == 1 else None  # noqa: S607
     try:
         with _probe_folders(work_dir, uid) as folders:
             (folders["private"] / "test_labels.csv").write_text(f"image_id,label\nimg-1,1\n# {marker}\n")
-            spec = _probe_spec(listeners, folders, marker)
+            spec = {**_probe_spec(listeners, folders, marker), "host_pid": stand_in.pid if stand_in else os.getpid()}
             job = SandboxJob(
                 folders["job"] / "code", folders["job"] / "out", folders["public"], spec, CHECK_LIMITS, uid=uid
             )
@@ -163,6 +167,9 @@ def probe_sandbox(
         heard = listeners.heard()
     finally:
         listeners.close()
+        if stand_in is not None:
+            stand_in.kill()
+            stand_in.wait()
     return ProbeOutcome(facts, result, heard, leftovers, backend_name, uid)
 
 
@@ -200,7 +207,8 @@ def judge(outcome: ProbeOutcome) -> list[CheckRow]:
 
 def _identity(facts: dict, outcome: ProbeOutcome) -> CheckRow:
     uid = outcome.uid
-    ok = facts["uid"] == [uid, uid] and facts["gid"] == [uid, uid] and facts["groups"] == []
+    groups = ([], [uid]) if outcome.backend == "docker" else ([],)  # runc keeps the primary gid as the only group
+    ok = facts["uid"] == [uid, uid] and facts["gid"] == [uid, uid] and facts["groups"] in groups
     pids = facts["visible_pids"]
     ok = ok and not facts["host_pid_visible"] and len(pids) < 10
     detail = f"uid {facts['uid']}, gid {facts['gid']}, groups {facts['groups']}, {len(pids)} processes visible"

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from grader.sandbox.base import IsolatedSandbox
+from grader.sandbox.docker_seccomp import write_docker_seccomp_profile
 from grader.sandbox.layout import (
     HARNESS,
     INSIDE_CODE,
@@ -68,9 +69,11 @@ class DockerSandbox(IsolatedSandbox):
         shared_program = job.job_dir / "program.py"
         shutil.copyfile(program, shared_program)
         name = f"{CONTAINER_PREFIX}{job.uid}-{uuid.uuid4().hex[:12]}"
+        seccomp = write_docker_seccomp_profile(job.job_dir)  # ours, not Docker's default: see docker_seccomp.py
         argv = docker_argv(
             job, spec_path, image=self.image, name=name, docker=self.docker, python=self.python, program=shared_program
         )
+        argv[argv.index("--cap-drop") : argv.index("--cap-drop")] = ["--security-opt", f"seccomp={seccomp}"]
         try:
             result = run_contained(argv, self._environment(), job.limits, None, on_poll, rlimits=False)
         finally:  # killing the client does not stop the container: remove it by name, whatever happened
@@ -82,7 +85,7 @@ class DockerSandbox(IsolatedSandbox):
             result,
             # docker reports a kill by its memory cgroup as exit status 137 (128 + SIGKILL)
             out_of_memory=result.out_of_memory or (result.exit_code == 137 and not result.timed_out),
-            containment={**result.containment, "seccomp": "docker default profile", "uid": job.uid},
+            containment={**result.containment, "seccomp": "workshop profile (docker_seccomp.py)", "uid": job.uid},
             notes=notes,
         )
 

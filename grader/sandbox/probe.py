@@ -75,15 +75,17 @@ def network_facts(spec: dict) -> dict:
         routes = [line.split()[0] for line in handle.readlines()[1:] if line.strip()]
     with open("/proc/net/ipv6_route") as handle:
         routes6 = [line.split()[-1] for line in handle if line.split()[-1] != "lo"]
-    return {
+    facts = {
         "interfaces": sorted(name for _, name in socket.if_nameindex()),
         "routes": routes + routes6,
         "tcp4": attempt(tcp(socket.AF_INET, "127.0.0.1", ports["tcp4"])),
-        "tcp6": attempt(tcp(socket.AF_INET6, "::1", ports["tcp6"])),
         "udp4": attempt(udp),
         "abstract": attempt(abstract),
         "dns": attempt(lambda: socket.getaddrinfo("pypi.org", 443)),
     }
+    if "tcp6" in ports:  # a host without IPv6 (e.g. a worker in a container) has no ::1 listener
+        facts["tcp6"] = attempt(tcp(socket.AF_INET6, "::1", ports["tcp6"]))
+    return facts
 
 
 def memory_fact(limit_mb: int) -> str:
