@@ -25,8 +25,9 @@ from server.queueing import cancel_submission
 
 
 @pytest.fixture
-def celery_app(app):
-    """The app with the Celery executor on a queue of its own (deleted afterwards)."""
+def celery_app(any_db_app):
+    """The app with the Celery executor on a queue of its own (deleted afterwards), on SQLite and on PostgreSQL."""
+    app = any_db_app
     app.config.update(EXECUTOR="celery", CELERY_QUEUE=f"test-{secrets.token_hex(6)}", DISPATCH_SECONDS=0.2)
     yield app
     dispatcher = Dispatcher(app)
