@@ -150,3 +150,43 @@ def build_image(engine: Engine, image: str = IMAGE) -> Built:
     image_seconds = engine.make("docker-image", f"DOCKER_IMAGE={image}", f"DOCKER_CA={pip_ca_bundle()}")
     base_bytes = engine.image_bytes("debian:bookworm-slim")
     return Built(image, base_seconds, image_seconds, base_bytes, engine.image_bytes(image))
+
+
+def compose_services(environment: dict[str, str]) -> dict[str, dict]:
+    """docker-compose.yml's services as ``docker-compose config`` resolves them with ``environment`` (validated)."""
+    import yaml
+
+    done = subprocess.run(
+        ["docker-compose", "--file", str(PROJECT_ROOT / "docker-compose.yml"), "config"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": os.environ.get("PATH", ""), **environment},
+        cwd=PROJECT_ROOT,
+    )
+    assert done.returncode == 0, f"docker-compose config failed:\n{done.stderr[-3000:]}"
+    return yaml.safe_load(done.stdout)["services"]
+
+
+def run_argv(
+    service: dict,
+    engine: Engine,
+    *,
+    name: str,
+    environment: dict[str, str],
+    command: list[str] | None = None,
+    detach: bool = True,
+) -> list[str]:
+    """``docker run`` arguments for a compose service: its image, user, environment (``environment`` overrides),
+    volumes (the Docker socket is this engine's) and command; host network, as the engine has no bridge."""
+    argv = ["run", "--name", name, "--network", "host", "--detach" if detach else "--rm"]
+    if service.get("user"):
+        argv += ["--user", str(service["user"])]
+    for key, value in {**service.get("environment", {}), **environment}.items():
+        argv += ["--env", f"{key}={value}"]
+    for volume in service.get("volumes", []):
+        source, target, *mode = volume.split(":") if isinstance(volume, str) else (volume["source"], volume["target"])
+        if target == "/var/run/docker.sock":
+            source = str(engine.socket)
+        argv += ["--volume", ":".join([source, target, *mode])]
+    return [*argv, service["image"], *(command or service["command"])]
