@@ -52,10 +52,8 @@ def expected_refusal(status: int, page: str | None) -> bool:
 
 
 def problem(page: str | None, error: object = None) -> str:
-    """The first error the page shows (its alert), or the connection's error, to say why in the failures table."""
-    if error is not None:
-        return repr(error)[:160]
+    """The first error the page shows (its alert), else the connection's error, to say why in the failures table."""
     found = re.search(r'role="alert"[^>]*>(.*?)</(?:p|li|div|ul)>', page or "", re.DOTALL)
     if not found:
-        return (page or "")[:160]
+        return (page or "")[:160] if page or error is None else repr(error)[:160]
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", found.group(1))).split())[:200]

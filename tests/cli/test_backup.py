@@ -197,9 +197,18 @@ def test_backup_names_the_package_when_pg_dump_is_missing(postgres_url, data_dir
     assert not (tmp_path / "event.tar.gz").exists()
 
 
-def test_restore_refuses_while_the_sqlite_database_is_open_elsewhere(app, tmp_path):
+@pytest.fixture
+def sqlite_app(tmp_path, data_dir):
+    """Always on SQLite, also where WORKSHOP_DATABASE_URL puts the `app` fixture on PostgreSQL."""
+    from conftest import make_app
+
+    yield from make_app(tmp_path, data_dir, f"sqlite:///{tmp_path / 'test.db'}")
+
+
+def test_restore_refuses_while_the_sqlite_database_is_open_elsewhere(sqlite_app, tmp_path):
     import sqlite3
 
+    app = sqlite_app
     app.instance_path = str(tmp_path / "instance")
     assert invoke(app, "backup", str(tmp_path / "event.tar.gz")).exit_code == 0
     server = sqlite3.connect(tmp_path / "test.db")  # a running server keeps its connection
