@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, replace
@@ -79,9 +80,18 @@ class RemoteJobStore:
     def __init__(self, client: WorkerClient):
         self.client = client
         self.facts: dict[int, dict] = {}  # per claimed job: the exercise's limits as the server has them
+        self.quiet_until = 0.0  # monotonic: claim errors are logged at most once a minute
 
     def claim_next_job(self, worker: str, lease_seconds: float) -> ClaimedJob | None:
-        job = self.client.post("/claim", {"slot": worker})["job"]
+        """The next job in fair order, or None; a server that is away or refuses the token is said once a minute."""
+        try:
+            job = self.client.post("/claim", {"slot": worker})["job"]
+        except RemoteError as error:
+            if time.monotonic() >= self.quiet_until:
+                self.quiet_until = time.monotonic() + 60
+                hint = " (was the worker token revoked?)" if error.status == 401 else ""
+                log.error("no job can be claimed: %s%s", error, hint)
+            return None
         if job is None:
             return None
         self.facts[job["submission_id"]] = job.get("exercise") or {}
