@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: demo test test-deps lint format system-deps install clean docker-base docker-image
+.PHONY: demo test test-deps test-postgres lint format system-deps install clean docker-base docker-image
 
 # System packages: bubblewrap (the sandbox) and python3-venv, through apt when missing and root.
 system-deps:
@@ -111,6 +111,13 @@ test: test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# The database-facing tests again on the real PostgreSQL: each test's app gets a database of its own on
+# POSTGRES_URL's server, created and dropped (tests/conftest.py). .ci/run runs it after `make test`.
+POSTGRES_URL ?= postgresql+psycopg://127.0.0.1:5432/test
+test-postgres: test-deps
+	WORKSHOP_DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest -p no:cacheprovider \
+	  -m "not slow and not sandbox and not browser and not hostile" tests/web tests/event tests/jobs tests/cli tests/data
 
 lint: install
 	$(BIN)/ruff check .
