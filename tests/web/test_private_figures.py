@@ -59,7 +59,11 @@ def event(app):
 
 
 def urls_of_every_get_route(app, event) -> list[str]:
-    values = {"submission_id": [event["mine"], event["theirs"]], "slug": list(catalog(app))}
+    values = {
+        "submission_id": [event["mine"], event["theirs"]],
+        "slug": list(catalog(app)),
+        "file": ["manifest.json", "test_ids.csv"],  # the worker API's public files: a worker token only
+    }
     urls = []
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or rule.endpoint == "static":
