@@ -12,6 +12,7 @@ restarts a child that dies.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from celery.exceptions import Reject
+from celery.signals import worker_ready
 from flask import Flask
 
 from grader.executor import SANDBOX_FAILS, LocalExecutor, SlotReport, SlotState
@@ -33,6 +35,7 @@ from server.celery_app import TICKET_TASK, make_celery
 
 log = logging.getLogger(__name__)
 _runner: TicketRunner | None = None
+_stop: threading.Event | None = None  # this process's stop request (SIGTERM, SIGINT), seen by the Celery loop too
 RESTART_DELAY_SECONDS = 5
 
 
@@ -72,6 +75,8 @@ def consume_slot(
     app: Flask, maker: SlotMaker, index: int, gpu: int | None, stop: threading.Event, say=log.info
 ) -> None:
     """Run one slot's consumer until ``stop`` (or a signal); while the sandbox check fails, consume nothing."""
+    global _stop
+    _stop = stop
     while not stop.is_set():
         try:
             executor = maker.build(app, slots=1, gpus=(gpu,) if gpu is not None else ())
@@ -149,6 +154,21 @@ def _run_celery(celery, hostname: str) -> None:
     worker.start()  # returns after a warm shutdown (SIGTERM, SIGINT, or a failed sandbox check)
 
 
+@worker_ready.connect(weak=False, dispatch_uid="workshop-wake-every-second")
+def _wake_every_second(sender=None, **_) -> None:
+    """An idle event loop with no timer (no heartbeats, no gossip) would sleep through a shutdown request until
+    the next message: a one-second timer makes it look at its shutdown flag, and at ours (a SIGTERM that came
+    before Celery installed its own handler)."""
+    sender.timer.call_repeatedly(1.0, _stop_if_asked)
+
+
+def _stop_if_asked() -> None:
+    if _stop is not None and _stop.is_set():
+        from celery.worker import state
+
+        state.should_stop = 0  # a warm shutdown, as Celery's own SIGTERM handler asks for
+
+
 def install_stop_handlers(stop: threading.Event) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -174,7 +194,16 @@ def _child(app: Flask, index: int, gpu: int | None) -> subprocess.Popen:
         if app.config.get(key):
             env[f"WORKSHOP_{key}"] = str(app.config[key])
     command = [sys.executable, "-m", "server.celery_slot", "--slot", str(index)]
-    return subprocess.Popen(command + (["--gpu", str(gpu)] if gpu is not None else []), env=env)
+    command += ["--gpu", str(gpu)] if gpu is not None else []
+    return subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the supervising worker dies, even by SIGKILL (Linux prctl)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _supervise(app: Flask, places: list, stop: threading.Event, say) -> None:

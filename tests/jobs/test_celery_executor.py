@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -190,3 +191,36 @@ def test_a_failing_periodic_check_hands_the_ticket_back_and_stops_consuming(cele
         runner.run_ticket()
     assert rejected.value.requeue and runner.paused and signals == [signal.SIGTERM]
     assert graded == [] and row(celery_app, only).status == "queued"
+
+
+@pytest.mark.slow
+def test_a_celery_worker_stops_at_once_on_sigterm_even_right_after_it_started(tmp_path):
+    """Idle, a Celery loop without timers would sleep through SIGTERM; one that came before Celery's own handler
+    was installed must count too. Both slots of a two-slot worker stop and say so."""
+    sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+    from celery_rig import Rig
+
+    from server.models import WorkerSlot
+
+    rig = Rig(tmp_path)
+    try:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "worker", "--slots", "2", "--gpus", "none"],
+            env=rig.worker_env("stopper", sandbox="none"),
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+        def slots():
+            with new_session(rig.app) as db:
+                return {slot.name.split(":")[-1]: slot.state for slot in db.query(WorkerSlot)}
+
+        rig.wait(lambda: len(slots()) == 2, 60, "both slots reporting")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(20) == 0
+        assert slots() == {"slot-0": "stopped", "slot-1": "stopped"}
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        rig.close()
