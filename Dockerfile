@@ -44,11 +44,17 @@ RUN apt-get update \
 
 # --- the virtualenv: dependencies first (a layer that survives code changes), then the code -----------------------
 FROM system AS build
-# EXTRAS: pyproject extras, e.g. '[test]'. GPU=1: the `gpu` extra (tensorflow[and-cuda]) instead of tensorflow-cpu.
+# EXTRAS: pyproject extras, e.g. '[test]'. GPU=1: the `gpu` extra (tensorflow[and-cuda]) INSTEAD of tensorflow-cpu,
+# as the Makefile does on a GPU host: both install the `tensorflow` module, so the requirements are written out
+# without tensorflow-cpu and the project goes in with --no-deps.
 # EXTRA_PACKAGES: what the image needs beyond `make install`: psycopg for PostgreSQL (docker-compose.yml).
 ARG EXTRAS=""
 ARG GPU=0
 ARG EXTRA_PACKAGES="psycopg[binary]>=3.1"
+ARG GPU_REQUIREMENTS="import os, tomllib; project = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+names = ['gpu'] + [name.strip() for name in os.environ['EXTRAS'].strip('[]').split(',') if name.strip()]; \
+lines = project['dependencies'] + [line for name in names for line in project['optional-dependencies'][name]]; \
+print(chr(10).join(line for line in lines if not line.replace(' ', '').startswith('tensorflow-cpu')))"
 # pip's own CA list (certifi) would not hold a proxy's CA: use the system's store, which does
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_CERT=/etc/ssl/certs/ca-certificates.crt
 WORKDIR /app
@@ -57,10 +63,12 @@ COPY pyproject.toml ./
 RUN mkdir server grader && touch server/__init__.py grader/__init__.py README.md \
  && python3 -m venv .venv \
  && .venv/bin/python -m pip install --quiet --upgrade pip \
- && .venv/bin/python -m pip install --quiet -e ".${EXTRAS}" ${EXTRA_PACKAGES} \
  && if [ "${GPU}" = 1 ]; then \
-      .venv/bin/python -m pip uninstall --quiet -y tensorflow-cpu \
-      && .venv/bin/python -m pip install --quiet -e ".[gpu]"; \
+      EXTRAS="${EXTRAS}" .venv/bin/python -c "${GPU_REQUIREMENTS}" > /tmp/gpu-requirements.txt \
+      && .venv/bin/python -m pip install --quiet -r /tmp/gpu-requirements.txt ${EXTRA_PACKAGES} \
+      && .venv/bin/python -m pip install --quiet --no-deps -e ".${EXTRAS}"; \
+    else \
+      .venv/bin/python -m pip install --quiet -e ".${EXTRAS}" ${EXTRA_PACKAGES}; \
     fi \
  && find .venv -name __pycache__ -prune -exec rm -rf {} + \
  && rm -rf server grader README.md

@@ -103,7 +103,15 @@ def private_engine() -> Iterator[Engine]:
             daemon.kill()
             daemon.wait()
         log.close()
+        _unmount_under(root)  # dockerd leaves exec/netns/default mounted
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _unmount_under(root: Path) -> None:
+    with open("/proc/self/mountinfo") as handle:
+        points = [line.split()[4] for line in handle]
+    for point in sorted((p for p in points if p.startswith(f"{root}/")), key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", point], capture_output=True, timeout=30, check=False)
 
 
 def _remove_everything(engine: Engine) -> None:
