@@ -16,6 +16,7 @@ from typing import Protocol
 
 from grader.grading import GradeResult, Progress
 from grader.sandbox.locks import SlotLock
+from grader.warm_pool import POOL as WARM_POOL
 
 log = logging.getLogger(__name__)
 
@@ -219,13 +220,18 @@ class LocalExecutor:
                     log.exception("slot %s: preparing uid %s failed", slot.name, uid)
             self._report(slot, "idle", force=True)
             slot.last_check = time.monotonic()  # the executor checked the sandbox before it started
-            while not self.stopping.is_set():
-                if self._paused(slot) or self._recheck(slot, uid):
-                    continue
-                if not self.run_one(worker, uid, slot.gpu, slot):
-                    self._report(slot, "idle")
-                    self.wakeup.wait(self.settings.idle_poll_seconds)
-                    self.wakeup.clear()
+            try:
+                while not self.stopping.is_set():
+                    if self._paused(slot) or self._recheck(slot, uid):
+                        continue
+                    ran = self.run_one(worker, uid, slot.gpu, slot)
+                    WARM_POOL.refresh(uid)  # warm slots: the next job's sandbox starts now (if grade planned one)
+                    if not ran:
+                        self._report(slot, "idle")
+                        self.wakeup.wait(self.settings.idle_poll_seconds)
+                        self.wakeup.clear()
+            finally:
+                WARM_POOL.forget(uid)
 
     def _paused(self, slot: SlotState) -> bool:
         """While paused, wait (a few seconds at a time) and keep saying why; False once the pause is over."""
@@ -241,6 +247,7 @@ class LocalExecutor:
         if self.health_check is None or time.monotonic() - slot.last_check < self.settings.recheck_seconds:
             return False
         slot.last_check = time.monotonic()
+        WARM_POOL.discard(uid)  # the check sweeps the uid; the next refresh starts a new one
         try:
             ok, detail = self.health_check(uid)
         except Exception as error:  # a check that cannot even run fails

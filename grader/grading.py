@@ -15,7 +15,17 @@ from types import MappingProxyType
 
 from grader.data import CLASS_NAMES, DatasetPaths, read_test_ids, read_test_labels
 from grader.exercises import Exercise
-from grader.sandbox import BASE_UID, Limits, Sandbox, SandboxJob, SandboxResult, SandboxUnavailable, get_sandbox
+from grader.sandbox import (
+    BASE_UID,
+    BwrapSandbox,
+    Limits,
+    Sandbox,
+    SandboxJob,
+    SandboxResult,
+    SandboxUnavailable,
+    get_sandbox,
+)
+from grader.sandbox.warm import WarmLost, WarmSandbox
 from grader.scoring import (
     InvalidPredictions,
     leaderboard_scores,
@@ -25,6 +35,7 @@ from grader.scoring import (
     score_predictions,
 )
 from grader.storable import optional_text, storable_json, storable_text
+from grader.warm_pool import POOL, WarmPlan, empty_job_dir
 from grader.weights import exercise_weights
 
 ERROR_KINDS = (
@@ -65,6 +76,9 @@ class GradingSettings:
     sandbox_options: Mapping[str, object] = field(default_factory=dict)  # e.g. the Docker image
     work_dir: Path | None = None  # job folders go in WORK_DIR/workshop-jobs (the system's temporary folder if None)
     weights_dir: Path | None = None  # KERAS_HOME/models: the pretrained weights exercises may load
+    # warm slots (grader/warm_pool.py): a job runs in a sandbox started before it arrived (bwrap only)
+    warm_slots: bool = field(default_factory=lambda: warm_slots_default())
+    warm_max_seconds: float = 600  # a warm sandbox that waited longer is replaced
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sandbox_options", MappingProxyType(dict(self.sandbox_options)))
@@ -76,6 +90,11 @@ class GradingSettings:
     def backend(self) -> Sandbox:
         """The sandbox backend these settings name, constructed with its options."""
         return get_sandbox(self.sandbox, **self.sandbox_options)
+
+
+def warm_slots_default(environ: Mapping[str, str] = os.environ) -> bool:
+    """WORKSHOP_WARM_SLOTS: 1/true/on or 0/false/off; unset: off."""
+    return environ.get("WORKSHOP_WARM_SLOTS", "0").strip().lower() in ("1", "true", "on", "yes")
 
 
 @dataclass(frozen=True)
@@ -186,16 +205,9 @@ def limits_for(exercise: Exercise, time_limit: float | None = None) -> Limits:
 
 def _prepare_job_dir(work_dir: Path, code: str, uid: int) -> Path:
     """A fresh job folder: code (read-only in the sandbox) and an output folder the job's uid owns."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=work_dir))
-    os.chmod(job_dir, 0o711)  # noqa: S103 - traversable so bwrap can bind code and output; not listable
-    (job_dir / "code").mkdir(mode=0o755)
+    job_dir = empty_job_dir(work_dir, uid)
     (job_dir / "code" / "submission.py").write_text(code, encoding="utf-8")
     os.chmod(job_dir / "code" / "submission.py", 0o644)
-    out_dir = job_dir / "out"
-    out_dir.mkdir(mode=0o700)
-    if os.geteuid() == 0:
-        os.chown(out_dir, uid, uid)
     return job_dir
 
 
@@ -224,28 +236,64 @@ def grade(
         kind = "syntax_error" if error.kind == "syntax_error" else "runtime_error"
         return GradeResult(status="failed", error_kind=kind, message=str(error))
     backend = settings.backend()
-    job_dir = _prepare_job_dir(settings.jobs_dir, code, uid)
-    job: SandboxJob | None = None
-    try:
-        job = _sandbox_job(
-            job_dir, exercise, dataset, settings, limits_for(exercise, time_limit), uid=uid, gpu=gpu, seed=seed
-        )
+    limits = limits_for(exercise, time_limit)
 
-        def poll(log: str) -> None:
-            if on_progress is not None:
-                on_progress(Progress(log=log, history=read_progress(job.out_dir)))
+    def job_in(job_dir: Path) -> SandboxJob:
+        return _sandbox_job(job_dir, exercise, dataset, settings, limits, uid=uid, gpu=gpu, seed=seed)
 
+    def attempt(warm: WarmSandbox | None) -> GradeResult | None:
+        job_dir = warm.job_dir if warm is not None else _prepare_job_dir(settings.jobs_dir, code, uid)
+        job = job_in(job_dir)
         try:
-            run = backend.run(job, on_poll=poll)
-        except SandboxUnavailable as error:  # our side (e.g. no cgroup for the job): retried, never charged
-            result = GradeResult(status="failed", error_kind="infrastructure", message=f"the sandbox refused: {error}")
-        else:
-            result = _interpret(run, job.out_dir, dataset, keep_predictions, metric=exercise.metric)
-    finally:
-        if job is not None:
+            run = _run_in(backend, warm, job, code, on_progress)
+            if isinstance(run, SandboxResult):
+                return _interpret(run, job.out_dir, dataset, keep_predictions, metric=exercise.metric)
+            return run  # the sandbox refused (infrastructure), or None: the warm sandbox was lost first
+        finally:
             backend.release(job)  # e.g. unmount the output folder, now that the host has read it
-        shutil.rmtree(job_dir, ignore_errors=True)
+            shutil.rmtree(job_dir, ignore_errors=True)
+
+    warm = _warm_sandbox(settings, backend, limits, dataset, uid, gpu)
+    result = (attempt(warm) if warm is not None else None) or attempt(None)  # a lost warm sandbox: cold
     return replace(result, seconds=round(time.monotonic() - started, 3)).storable()
+
+
+def _run_in(
+    backend: Sandbox,
+    warm: WarmSandbox | None,
+    job: SandboxJob,
+    code: str,
+    on_progress: Callable[[Progress], None] | None,
+) -> SandboxResult | GradeResult | None:
+    """Run ``job`` (cold, or in the warm sandbox started for it); None when the warm sandbox was lost first."""
+
+    def poll(log: str) -> None:
+        if on_progress is not None:
+            on_progress(Progress(log=log, history=read_progress(job.out_dir)))
+
+    try:
+        return warm.run(job, code, on_poll=poll) if warm is not None else backend.run(job, on_poll=poll)
+    except WarmLost:
+        return None
+    except SandboxUnavailable as error:  # our side (e.g. no cgroup for the job): retried, never charged
+        return GradeResult(status="failed", error_kind="infrastructure", message=f"the sandbox refused: {error}")
+
+
+def _warm_sandbox(
+    settings: GradingSettings, backend: Sandbox, limits: Limits, dataset: DatasetPaths, uid: int, gpu: int | None
+) -> WarmSandbox | None:
+    """With warm slots (bwrap): the slot's waiting sandbox when it matches this job, else one started now."""
+    if not settings.warm_slots or not isinstance(backend, BwrapSandbox):
+        return None
+    plan = WarmPlan(backend, settings.jobs_dir, limits, dataset.public, settings.weights_dir, uid, gpu)
+    plan = replace(plan, max_seconds=settings.warm_max_seconds)
+    warm = POOL.take(plan)
+    if warm is not None:
+        return warm
+    try:
+        return plan.start()  # no head start, but the same path as a slot's warm job
+    except SandboxUnavailable:  # the cold run that follows says why, as an infrastructure failure
+        return None
 
 
 def _sandbox_job(

@@ -624,7 +624,27 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def main(spec_path: str) -> int:
+def wait_warm(go_fd: int, ready_fd: int) -> bool:
+    """A warm start: import NumPy, TensorFlow and Keras, say so on ``ready_fd``, then wait for the job.
+
+    The host writes the job's code and spec into the (still empty) folders bound here, then ``go`` on
+    the pipe ``go_fd``; anything else (end of file: the warm sandbox was discarded) ends the harness quietly.
+    Both pipes are closed before the submission runs, and the job's clock starts only after the hand-off.
+    """
+    import keras  # noqa: F401
+    import numpy  # noqa: F401
+    import tensorflow  # noqa: F401
+
+    os.write(ready_fd, b"ready\n")
+    os.close(ready_fd)
+    with os.fdopen(go_fd, "rb") as handle:
+        word = handle.readline(16)
+    return word.strip() == b"go"
+
+
+def main(spec_path: str, warm_fds: tuple[int, int] | None = None) -> int:
+    if warm_fds is not None and not wait_warm(*warm_fds):
+        return 0
     started = time.monotonic()
     with open(spec_path, encoding="utf-8") as handle:
         spec = json.load(handle)
@@ -645,11 +665,13 @@ def main(spec_path: str) -> int:
         data = WorkshopData(spec, guard, seed)
         install_fit_hook(guard)
         weights.install()
+        training = time.monotonic()
         model = module.train(data)
         check_model(model)
         ids, probabilities = predict_test(model, spec["data_dir"], data.image_size)
         write_predictions(output, ids, probabilities)
         status["ok"] = True
+        status["train_seconds"] = round(time.monotonic() - training, 3)  # the job's own work: train, predict
     except BaseException as error:  # noqa: BLE001 - every failure is reported, including SystemExit
         trace = submission_traceback(error, submission_path)
         status.update(
@@ -660,10 +682,16 @@ def main(spec_path: str) -> int:
         # the traceback is in status.json (the page shows it); the log gets one line, not a second copy
         print(f"[harness] failed: {status['message'][:300]}", file=sys.stderr, flush=True)
     status["run_info"] = run_info(spec, seed)
+    if "train_seconds" in status:
+        status["run_info"]["train_seconds"] = status.pop("train_seconds")
+    if warm_fds is not None:
+        status["run_info"]["warm_start"] = True
     status["seconds"] = round(time.monotonic() - started, 3)
     output.write_status(status)
     return 0 if status["ok"] else 1
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--warm":  # harness.py --warm GO_FD READY_FD SPEC (warm slots)
+        sys.exit(main(sys.argv[4], warm_fds=(int(sys.argv[2]), int(sys.argv[3]))))
     sys.exit(main(sys.argv[1]))

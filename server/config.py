@@ -52,6 +52,9 @@ def defaults(instance_path: str) -> dict:
         "PERMANENT_SESSION_LIFETIME": 12 * 3600,
         "WTF_CSRF_TIME_LIMIT": None,
         "LEASE_SECONDS": 60,
+        # warm slots: an idle worker slot has its next sandbox started, TensorFlow imported (bwrap only; 1/0)
+        "WARM_SLOTS": False,
+        "WARM_MAX_SECONDS": 600,  # a warm sandbox that waited longer is replaced by a fresh one
         "SANDBOX_RECHECK_SECONDS": 600,  # each idle worker slot checks its sandbox again this often; failing: paused
         "START_EXECUTOR": False,
         # the Celery executor (WORKSHOP_EXECUTOR=celery: server/celery_app.py), remote workers (server/remote_store.py)

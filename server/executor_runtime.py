@@ -67,7 +67,7 @@ def job_store_for(app: Flask, remote: bool | None = None):
     """(the job store, the grade function): the database's, or the worker API's when WORKSHOP_SERVER_URL is set."""
     remote = bool(app.config.get("SERVER_URL")) if remote is None else remote
     if not remote:
-        return DatabaseJobStore(app), functools.partial(grade_claimed_job, app, grading_settings(app))
+        return DatabaseJobStore(app), functools.partial(grade_claimed_job, app, grading_settings(app, warm=True))
     from pathlib import Path
 
     from server.catalog import catalog
@@ -78,7 +78,7 @@ def job_store_for(app: Flask, remote: bool | None = None):
     if not token:
         raise RuntimeError("a remote worker needs its worker token: --token or WORKSHOP_WORKER_TOKEN")
     store = RemoteJobStore(WorkerClient(app.config["SERVER_URL"], token))
-    settings = grading_settings(app)
+    settings = grading_settings(app, warm=True)
     cache = WorkerCache(store.client, Path(app.instance_path) / "worker-cache", settings.weights_dir)
     return store, functools.partial(grade_remote, store, cache, catalog(app), settings)
 

@@ -14,7 +14,7 @@ from flask import Flask
 from grader.grading import GradingSettings
 
 
-def grading_settings(app: Flask, sandbox: str | None = None) -> GradingSettings:
+def grading_settings(app: Flask, sandbox: str | None = None, warm: bool = False) -> GradingSettings:
     """How this server grades; ``sandbox`` names another backend than WORKSHOP_SANDBOX (``sandbox check``).
 
     The Docker image (WORKSHOP_DOCKER_IMAGE) is an option of the docker backend only.
@@ -26,4 +26,12 @@ def grading_settings(app: Flask, sandbox: str | None = None) -> GradingSettings:
         sandbox_options=options,
         work_dir=Path(app.config["WORK_DIR"]),
         weights_dir=Path(app.config["KERAS_HOME"]) / "models",
+        # worker slots only (warm=True); `workshop grade` and `exercises check` stay cold
+        warm_slots=warm and switch_on(app.config.get("WARM_SLOTS")),
+        warm_max_seconds=float(app.config.get("WARM_MAX_SECONDS", 600)),
     )
+
+
+def switch_on(value: object) -> bool:
+    """A WORKSHOP_* switch: True, 1, "1", "true", "on", "yes" (JSON-parsed or not) are on."""
+    return value is True or value == 1 or str(value).strip().lower() in ("1", "true", "on", "yes")

@@ -1,0 +1,163 @@
+"""Warm slots: each worker slot's next sandbox, started while the slot waits (``WORKSHOP_WARM_SLOTS``).
+
+``grade`` tells the pool what its slot's jobs look like (a :class:`WarmPlan`: the backend, limits, data,
+weights, uid and GPU of the job it was given) and takes the warm sandbox that matches, if one waits.
+The executor calls :meth:`WarmPool.refresh` between jobs and while idle: it starts the slot's next
+sandbox from the last plan, and replaces one that waited longer than ``warm_max_seconds`` or whose data
+set or weights changed on disk since it started. A job whose plan differs (another exercise's limits,
+another data set) discards the waiting sandbox and runs in a fresh one. ``workshop grade`` and
+``exercises check`` never refresh, so they keep running cold.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.sandbox.bwrap import BwrapSandbox
+from grader.sandbox.limits import Limits, SandboxJob
+from grader.sandbox.warm import WarmSandbox
+
+log = logging.getLogger(__name__)
+
+
+def empty_job_dir(work_dir: Path, uid: int) -> Path:
+    """A fresh job folder: an empty code folder (root's, read-only in the sandbox) and ``uid``'s output folder."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=work_dir))
+    os.chmod(job_dir, 0o711)  # noqa: S103 - traversable so bwrap can bind code and output; not listable
+    (job_dir / "code").mkdir(mode=0o755)
+    out_dir = job_dir / "out"
+    out_dir.mkdir(mode=0o700)
+    if os.geteuid() == 0:
+        os.chown(out_dir, uid, uid)
+    return job_dir
+
+
+def fingerprint(folder: Path | None) -> tuple:
+    """What changes when a data set or weights folder is replaced or rewritten: names, inodes, sizes, times."""
+    if folder is None or not folder.is_dir():
+        return ()
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        stats = [(entry.name, entry.stat()) for entry in entries]
+    except OSError:
+        return ("unreadable",)
+    return tuple((name, info.st_ino, info.st_size, info.st_mtime_ns) for name, info in stats)
+
+
+@dataclass(frozen=True)
+class WarmPlan:
+    """How a slot's next sandbox is started: what the last job it ran was started with."""
+
+    backend: BwrapSandbox
+    jobs_dir: Path
+    limits: Limits
+    data_dir: Path
+    weights_dir: Path | None
+    uid: int
+    gpu: int | None
+    max_seconds: float = 600
+
+    def key(self) -> tuple:
+        """Equal keys: a sandbox started for one plan serves the other (data and weights unchanged on disk)."""
+        weights = self.weights_dir if self.weights_dir is not None and self.weights_dir.is_dir() else None
+        return (
+            type(self.backend),
+            self.limits,
+            str(self.data_dir),
+            fingerprint(self.data_dir),
+            str(weights),
+            fingerprint(weights),
+            self.uid,
+            self.gpu,
+        )
+
+    def start(self) -> WarmSandbox:
+        job_dir = empty_job_dir(self.jobs_dir, self.uid)
+        job = SandboxJob(
+            job_dir / "code",
+            job_dir / "out",
+            self.data_dir,
+            {},
+            self.limits,
+            uid=self.uid,
+            gpu=self.gpu,
+            weights_dir=self.weights_dir,
+        )
+        try:
+            return WarmSandbox.start(self.backend, job)
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(job_dir, ignore_errors=True)
+            raise
+
+
+class WarmPool:
+    """The waiting sandboxes of this process's slots, one per uid at most."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.waiting: dict[int, tuple[tuple, WarmSandbox]] = {}
+        self.plans: dict[int, WarmPlan] = {}
+        self.started = 0  # warm sandboxes started (for tests and the benchmark)
+
+    def take(self, plan: WarmPlan) -> WarmSandbox | None:
+        """The waiting sandbox for ``plan`` (removed from the pool), or None; remembers ``plan`` for the next one."""
+        with self.lock:
+            self.plans[plan.uid] = plan
+            entry = self.waiting.pop(plan.uid, None)
+        if entry is None:
+            return None
+        key, warm = entry
+        if key == plan.key() and warm.age() <= plan.max_seconds and warm.alive():
+            return warm
+        warm.discard()
+        return None
+
+    def refresh(self, uid: int) -> bool:
+        """Make sure ``uid``'s next sandbox waits, fresh and matching its plan; True when one waits afterwards."""
+        with self.lock:
+            plan = self.plans.get(uid)
+            entry = self.waiting.get(uid)
+        if plan is None:
+            return False
+        if entry is not None:
+            key, warm = entry
+            if key == plan.key() and warm.age() <= plan.max_seconds and warm.alive():
+                return True
+            self.discard(uid)
+        try:
+            warm = plan.start()
+        except Exception:  # the next job runs cold and reports what is wrong; a slot does not die of this
+            log.exception("uid %s: starting a warm sandbox failed", uid)
+            return False
+        with self.lock:
+            self.waiting[uid] = (plan.key(), warm)
+            self.started += 1
+        return True
+
+    def discard(self, uid: int | None = None) -> None:
+        """End the waiting sandbox of ``uid`` (all of them when None)."""
+        with self.lock:
+            uids = list(self.waiting) if uid is None else [uid]
+            entries = [self.waiting.pop(each) for each in uids if each in self.waiting]
+        for _key, warm in entries:
+            try:
+                warm.discard()
+            except Exception:
+                log.exception("discarding a warm sandbox failed")
+
+    def forget(self, uid: int) -> None:
+        """Stop warming for ``uid`` (its slot ends): discard what waits and the plan."""
+        self.discard(uid)
+        with self.lock:
+            self.plans.pop(uid, None)
+
+
+POOL = WarmPool()  # this process's slots share it (each slot thread touches only its own uid)

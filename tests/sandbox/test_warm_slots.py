@@ -1,0 +1,135 @@
+"""Warm slots: a slot's next sandbox is started before its job, holds nothing of it, and runs it like a cold one."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from grader.data import dataset_paths
+from grader.grading import GradingSettings, grade, limits_for, warm_slots_default
+from grader.sandbox import BwrapSandbox, processes_of_uid
+from grader.sandbox.warm import warm_argv
+from grader.warm_pool import WarmPlan, WarmPool
+from server.catalog import catalog
+from server.grading_settings import grading_settings, switch_on
+
+UID = 61078
+ROOT = Path(__file__).resolve().parents[2]
+
+# reports what the job sees, then ends without training (os._exit skips the harness's own work)
+REPORTER = """
+import json, os, sys
+facts = {
+    "uid": os.getuid(),
+    "stdin": os.readlink("/proc/self/fd/0"),
+    "fds": sorted(os.listdir("/proc/self/fd")),
+    "code": sorted(os.listdir("/job/code")),
+    "spec_keys": sorted(json.load(open("/job/spec.json"))),
+    "tensorflow_loaded": "tensorflow" in sys.modules,
+}
+print("FACTS " + json.dumps(facts), flush=True)
+os._exit(0)
+"""
+
+
+def facts(log: str) -> dict:
+    lines = [line for line in log.splitlines() if line.startswith("FACTS ")]
+    assert lines, log[-2000:]
+    return json.loads(lines[-1][len("FACTS ") :])
+
+
+def test_warm_argv_hands_the_harness_its_pipes_before_the_spec():
+    argv = ["bwrap", "--", "python", "-I", "/opt/workshop/harness.py", "/job/spec.json"]
+    assert warm_argv(argv, 7, 8)[-5:] == ["/opt/workshop/harness.py", "--warm", "7", "8", "/job/spec.json"]
+
+
+def test_the_switch_is_off_unless_asked_and_the_cli_stays_cold(app):
+    assert warm_slots_default({}) is False
+    assert warm_slots_default({"WORKSHOP_WARM_SLOTS": "1"}) is True
+    assert all(switch_on(value) for value in (True, 1, "1", "on", "true"))
+    assert not any(switch_on(value) for value in (False, 0, "0", "off", ""))
+    app.config["WARM_SLOTS"] = True
+    assert grading_settings(app).warm_slots is False  # `workshop grade`, `exercises check`
+    assert grading_settings(app, warm=True).warm_slots is True  # worker slots
+
+
+@pytest.fixture
+def plan(app, data_dir, tmp_path):
+    exercise = catalog(app)["cnn-from-scratch"]
+    settings = GradingSettings(sandbox="bwrap", work_dir=tmp_path, warm_slots=True)
+    limits = limits_for(exercise, 20)
+    public = dataset_paths(data_dir, "synthetic").public
+    return exercise, settings, WarmPlan(BwrapSandbox(), settings.jobs_dir, limits, public, None, UID, None)
+
+
+@pytest.mark.slow  # imports TensorFlow in the sandbox twice
+@pytest.mark.sandbox
+def test_a_warm_sandbox_waits_empty_then_runs_its_job_as_the_slot_uid(plan, data_dir, monkeypatch):
+    exercise, settings, warm_plan = plan
+    pool = WarmPool()
+    monkeypatch.setattr("grader.grading.POOL", pool)
+    pool.plans[UID] = warm_plan
+    assert pool.refresh(UID)
+    (_key, warm) = pool.waiting[UID]
+    time.sleep(2)
+    assert warm.alive()
+    assert os.listdir(warm.job_dir / "code") == [] and warm.spec_path.read_text() == ""  # nothing of anyone yet
+    assert processes_of_uid(UID), "the warm sandbox runs as the slot's uid"
+    result = grade(REPORTER, exercise, dataset_paths(data_dir, "synthetic"), settings, time_limit=20, uid=UID)
+    seen = facts(result.log)
+    assert UID not in pool.waiting, "a warm sandbox serves one job"
+    assert seen["uid"] == UID and seen["code"] == ["submission.py"]
+    assert seen["tensorflow_loaded"], "TensorFlow was imported before the job arrived"
+    assert seen["stdin"] == "/dev/null" and seen["fds"] == ["0", "1", "2", "3"], "the hand-off pipe is closed"
+    assert {"code_dir", "out_dir", "time_limit", "data_dir"} <= set(seen["spec_keys"])
+    assert not warm.job_dir.exists() and processes_of_uid(UID) == []
+
+
+@pytest.mark.slow
+@pytest.mark.sandbox
+def test_a_trivial_job_in_a_warm_sandbox_is_scored(plan, data_dir, monkeypatch):
+    exercise, settings, warm_plan = plan
+    pool = WarmPool()
+    monkeypatch.setattr("grader.grading.POOL", pool)
+    pool.plans[UID] = warm_plan
+    pool.refresh(UID)
+    code = (ROOT / "bench" / "trivial_submission.py").read_text(encoding="utf-8")
+    result = grade(code, exercise, dataset_paths(data_dir, "synthetic"), settings, time_limit=60, uid=UID)
+    assert result.status == "done", (result.error_kind, result.message, result.log[-1500:])
+    assert result.public_score is not None
+    assert result.run_info["warm_start"] == "true" and float(result.run_info["train_seconds"]) >= 0
+
+
+@pytest.mark.sandbox
+def test_a_stale_or_outdated_warm_sandbox_is_replaced(plan, tmp_path):
+    _exercise, _settings, warm_plan = plan
+    copy = tmp_path / "public"  # the session's data set is never modified
+    shutil.copytree(warm_plan.data_dir, copy)
+    os.chmod(tmp_path, 0o755)  # noqa: S103 - bwrap binds it for the uid
+    warm_plan = replace(warm_plan, data_dir=copy)
+    pool = WarmPool()
+    pool.plans[UID] = warm_plan
+    try:
+        assert pool.refresh(UID)
+        first = pool.waiting[UID][1]
+        assert pool.refresh(UID) and pool.waiting[UID][1] is first  # still fresh: kept
+        (warm_plan.data_dir / "test.csv").touch()  # the data set changed on disk
+        os.utime(warm_plan.data_dir / "test.csv", ns=(1, 1))
+        assert pool.refresh(UID)
+        second = pool.waiting[UID][1]
+        assert second is not first and not first.job_dir.exists()
+        pool.plans[UID] = replace(warm_plan, max_seconds=0)  # waited too long
+        assert pool.take(pool.plans[UID]) is None and not second.job_dir.exists()
+        other = replace(warm_plan, limits=replace(warm_plan.limits, memory_mb=1024))
+        pool.refresh(UID)
+        third = pool.waiting[UID][1]
+        assert pool.take(other) is None and not third.job_dir.exists()  # another exercise's limits
+    finally:
+        pool.forget(UID)
+    assert processes_of_uid(UID) == []
