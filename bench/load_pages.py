@@ -11,6 +11,7 @@ CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 SUBMISSION_URL = re.compile(r"/submissions/(\d+)$")  # where an accepted submission redirects to
 OPEN_STATUSES = {"queued", "running", "scoring"}
 REFUSED = "(expected) submit refused: open submission or quota"
+RETRIED = "(retried) POST on a kept-alive connection the server closed"
 CODE = '''"""A participant's submission (bench/load.py's stand-in worker never runs it)."""
 import keras
 
@@ -57,3 +58,8 @@ def problem(page: str | None, error: object = None) -> str:
     if not found:
         return (page or "")[:160] if page or error is None else repr(error)[:160]
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", found.group(1))).split())[:200]
+
+
+def stale_connection(status: int, error: object) -> bool:
+    """No answer because the server closed the kept-alive connection first: a browser sends the request again."""
+    return status == 0 and "closed" in repr(error).lower()

@@ -20,7 +20,18 @@ import os
 import random
 import time
 
-from load_pages import CODE, OPEN_STATUSES, REFUSED, csrf_token, expected_refusal, join_form, problem, submitted_id
+from load_pages import (
+    CODE,
+    OPEN_STATUSES,
+    REFUSED,
+    RETRIED,
+    csrf_token,
+    expected_refusal,
+    join_form,
+    problem,
+    stale_connection,
+    submitted_id,
+)
 from locust import FastHttpUser, between, events, task
 
 EVENT_PASSWORD = os.environ.get("LOAD_EVENT_PASSWORD", "")
@@ -47,11 +58,23 @@ class Participant(FastHttpUser):
         name = f"Load {RUN_ID}-{os.getpid() % 1000}-{next(_numbers)}"
         form = self.client.get("/join", name="GET /join")
         data = join_form(csrf_token(form.text), EVENT_PASSWORD, name)
-        with self.client.post(
-            "/join", data=data, name="POST /join", allow_redirects=False, catch_response=True
-        ) as response:
-            if response.status_code != 302:
-                response.failure(f"join answered {response.status_code}: {problem(response.text, response.error)}")
+        self.post("/join", data, "POST /join", self.joined)
+
+    def joined(self, response) -> None:
+        if response.status_code != 302:
+            response.failure(f"join answered {response.status_code}: {problem(response.text, response.error)}")
+
+    def post(self, path: str, data: dict, name: str, check) -> None:
+        """POST as a browser does: once more when the server had just closed the kept-alive connection (gunicorn
+        closes idle ones after 2 s; a browser retries such a request without a word), counted apart."""
+        for attempt in (1, 2):
+            with self.client.post(path, data=data, name=name, allow_redirects=False, catch_response=True) as response:
+                if attempt == 1 and stale_connection(response.status_code, response.error):
+                    response.request_meta["name"] = RETRIED
+                    response.success()
+                    continue
+                check(response)
+                return
 
     @task(3)
     def exercise_list(self) -> None:
@@ -93,22 +116,18 @@ class Participant(FastHttpUser):
         if not self.token:  # the exercise page did not come (counted there): a person could not submit either
             return
         data = {"csrf_token": self.token, "code": CODE, "seed": ""}
-        with self.client.post(
-            f"/exercises/{self.exercise}/submit",
-            data=data,
-            name="POST /exercises/[slug]/submit",
-            allow_redirects=False,
-            catch_response=True,
-        ) as response:
-            submission = submitted_id(response.headers.get("Location") if response.headers else None)
-            if response.status_code == 302 and submission is not None:
-                self.submission, self.status = submission, "queued"
-                response.success()
-            elif expected_refusal(response.status_code, response.text):
-                response.request_meta["name"] = REFUSED  # counted apart: the event's limits at work, not an error
-                response.success()
-            else:
-                response.failure(f"submit answered {response.status_code}: {problem(response.text, response.error)}")
+        self.post(f"/exercises/{self.exercise}/submit", data, "POST /exercises/[slug]/submit", self.submitted)
+
+    def submitted(self, response) -> None:
+        submission = submitted_id(response.headers.get("Location") if response.headers else None)
+        if response.status_code == 302 and submission is not None:
+            self.submission, self.status = submission, "queued"
+            response.success()
+        elif expected_refusal(response.status_code, response.text):
+            response.request_meta["name"] = REFUSED  # counted apart: the event's limits at work, not an error
+            response.success()
+        else:
+            response.failure(f"submit answered {response.status_code}: {problem(response.text, response.error)}")
 
 
 @events.spawning_complete.add_listener
