@@ -25,6 +25,7 @@ from grader.sandbox import (
     SandboxUnavailable,
     get_sandbox,
 )
+from grader.sandbox.gpus import GpuError, gpu_memory_cap, list_gpus
 from grader.sandbox.warm import WarmLost, WarmSandbox
 from grader.scoring import (
     InvalidPredictions,
@@ -79,6 +80,7 @@ class GradingSettings:
     # warm slots (grader/warm_pool.py): a job runs in a sandbox started before it arrived (bwrap only)
     warm_slots: bool = field(default_factory=lambda: warm_slots_default())
     warm_max_seconds: float = 600  # a warm sandbox that waited longer is replaced
+    slots_per_gpu: int = 1  # --slots-per-gpu: jobs sharing one GPU, each with a memory cap
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sandbox_options", MappingProxyType(dict(self.sandbox_options)))
@@ -89,7 +91,10 @@ class GradingSettings:
 
     def backend(self) -> Sandbox:
         """The sandbox backend these settings name, constructed with its options."""
-        return get_sandbox(self.sandbox, **self.sandbox_options)
+        options = dict(self.sandbox_options)
+        if self.sandbox == "bwrap" and self.slots_per_gpu > 1:
+            options["gpu_shared"] = True  # the other slots of a GPU may hold it when a job starts
+        return get_sandbox(self.sandbox, **options)
 
 
 def warm_slots_default(environ: Mapping[str, str] = os.environ) -> bool:
@@ -316,11 +321,24 @@ def _sandbox_job(
         "module": "submission",
         "seed": seed,
         "allowed_weights": [item.as_spec() for item in exercise_weights(exercise)],
+        "gpu_memory_mb": _gpu_memory_mb(exercise, settings, gpu),
     }
     code_dir, out_dir = job_dir / "code", job_dir / "out"
     return SandboxJob(
         code_dir, out_dir, dataset.public, spec, limits, uid=uid, gpu=gpu, weights_dir=settings.weights_dir
     )
+
+
+def _gpu_memory_mb(exercise: Exercise, settings: GradingSettings, gpu: int | None) -> int | None:
+    """The job's GPU memory cap: the exercise's ``gpu_memory_mb``, or its GPU's share; None on a whole GPU."""
+    wanted = getattr(exercise, "gpu_memory_mb", None)
+    if gpu is None or (settings.slots_per_gpu <= 1 and not wanted):
+        return None
+    try:
+        memory = next((found.memory_mib for found in list_gpus() if found.index == gpu), None)
+    except GpuError:
+        memory = None
+    return gpu_memory_cap(memory, settings.slots_per_gpu, wanted)
 
 
 def _interpret(

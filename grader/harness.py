@@ -642,6 +642,19 @@ def wait_warm(go_fd: int, ready_fd: int) -> bool:
     return word.strip() == b"go"
 
 
+def cap_gpu_memory(megabytes) -> None:
+    """Where several jobs share a GPU, this one gets at most ``megabytes`` of its memory (before any GPU use)."""
+    if not megabytes:
+        return
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU")[:1]:
+        tf.config.set_logical_device_configuration(
+            gpu, [tf.config.LogicalDeviceConfiguration(memory_limit=int(megabytes))]
+        )
+    print(f"[harness] GPU memory capped at {int(megabytes)} MB (the GPU is shared with other jobs)", flush=True)
+
+
 def main(spec_path: str, warm_fds: tuple[int, int] | None = None) -> int:
     if warm_fds is not None and not wait_warm(*warm_fds):
         return 0
@@ -658,6 +671,7 @@ def main(spec_path: str, warm_fds: tuple[int, int] | None = None) -> int:
     try:
         weights = WeightsCache(spec, notes)
         weights.link()  # before the submission imports Keras, which reads KERAS_HOME once
+        cap_gpu_memory(spec.get("gpu_memory_mb"))  # before TensorFlow touches the GPU
         seed_python(seed)
         module = load_submission(spec["code_dir"], spec.get("module", "submission"))
         seed_frameworks(seed)

@@ -55,6 +55,7 @@ def defaults(instance_path: str) -> dict:
         # warm slots: an idle worker slot has its next sandbox started, TensorFlow imported (bwrap only; 1/0)
         "WARM_SLOTS": False,
         "WARM_MAX_SECONDS": 600,  # a warm sandbox that waited longer is replaced by a fresh one
+        "SLOTS_PER_GPU": 1,  # --slots-per-gpu: jobs sharing one GPU, each with a share of its memory
         "SANDBOX_RECHECK_SECONDS": 600,  # each idle worker slot checks its sandbox again this often; failing: paused
         "START_EXECUTOR": False,
         # the Celery executor (WORKSHOP_EXECUTOR=celery: server/celery_app.py), remote workers (server/remote_store.py)

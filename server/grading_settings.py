@@ -29,6 +29,7 @@ def grading_settings(app: Flask, sandbox: str | None = None, warm: bool = False)
         # worker slots only (warm=True); `workshop grade` and `exercises check` stay cold
         warm_slots=warm and switch_on(app.config.get("WARM_SLOTS")),
         warm_max_seconds=float(app.config.get("WARM_MAX_SECONDS", 600)),
+        slots_per_gpu=max(1, int(app.config.get("SLOTS_PER_GPU", 1))),
     )
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from grader.sandbox.base import IsolatedSandbox
 from grader.sandbox.cgroups import CGROUP_ROOT, CgroupUnavailable, JobCgroup, cgroup_version
-from grader.sandbox.host import gpu_device_nodes, sweep_uid, wait_for_gpu_release
+from grader.sandbox.gpus import other_than_slots
+from grader.sandbox.host import gpu_device_nodes, gpu_holders, sweep_uid, wait_for_gpu_release
 from grader.sandbox.layout import (
     HARNESS,
     INSIDE_CODE,
@@ -41,8 +42,10 @@ class BwrapSandbox(IsolatedSandbox):
         proc: Path = Path("/proc"),
         gpu_release_seconds: float = 15,
         cgroup_root: Path = CGROUP_ROOT,
+        gpu_shared: bool = False,
     ):
         self.dev_dir, self.proc, self.gpu_release_seconds = dev_dir, proc, gpu_release_seconds
+        self.gpu_shared = gpu_shared  # --slots-per-gpu > 1: other slots' jobs may hold the GPU
         self.cgroup_root = Path(cgroup_root)  # where job cgroups are made (tests point it at an unusable folder)
 
     def check_available(self) -> None:
@@ -79,7 +82,7 @@ class BwrapSandbox(IsolatedSandbox):
         JobCgroup.remove_stale(self.cgroup_root)
         notes = _sweep_note(sweep_uid(job.uid, self.proc), "before the job")
         if job.gpu is not None:
-            self._require_free_gpu(job.gpu)
+            self._require_free_gpu(job.gpu, job.uid)
         cgroup = self._job_cgroup(job)  # first: where it cannot be made, nothing else was set up
         try:
             result = self._run_in_cgroup(job, program, on_poll, cgroup)
@@ -87,7 +90,7 @@ class BwrapSandbox(IsolatedSandbox):
             cgroup.cleanup()  # run_contained removed it already unless the start failed; removing twice is harmless
             leftovers = sweep_uid(job.uid, self.proc)  # the final word: nothing of this uid survives the job
         notes += _sweep_note(leftovers, "after the job")
-        if job.gpu is not None and (holders := self._gpu_holders_after_wait(job.gpu)):
+        if job.gpu is not None and (holders := self._gpu_holders_after_wait(job.gpu, job.uid)):
             notes.append(f"GPU {job.gpu} is still held by processes {holders}; the next job waits for it")
         return replace(
             result,
@@ -127,12 +130,20 @@ class BwrapSandbox(IsolatedSandbox):
         """Unmount the output folder once the host has read it (its pages are freed with it)."""
         unmount(job.out_dir)
 
-    def _gpu_holders_after_wait(self, gpu: int) -> list[int]:
-        return wait_for_gpu_release(gpu, self.gpu_release_seconds, self.proc, self.dev_dir)
+    def _gpu_holders_after_wait(self, gpu: int, uid: int | None = None) -> list[int]:
+        """Who holds the GPU after waiting; on a shared GPU (``uid`` given) only this slot's uid and non-jobs count."""
+        if not self.gpu_shared or uid is None:
+            return wait_for_gpu_release(gpu, self.gpu_release_seconds, self.proc, self.dev_dir)
+        deadline = time.monotonic() + self.gpu_release_seconds
+        while (holders := other_than_slots(gpu_holders(gpu, self.proc, self.dev_dir), uid, self.proc)) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.25)
+        return holders
 
-    def _require_free_gpu(self, gpu: int) -> None:
-        """Before a job: the previous one (or anything else) must have let go of the GPU."""
-        if holders := self._gpu_holders_after_wait(gpu):
+    def _require_free_gpu(self, gpu: int, uid: int | None = None) -> None:
+        """Before a job: the previous one (or anything else) must have let go of the GPU (of its share, when shared)."""
+        if holders := self._gpu_holders_after_wait(gpu, uid):
             raise SandboxUnavailable(f"GPU {gpu} is still held by processes {holders}; not starting a job on it")
 
 

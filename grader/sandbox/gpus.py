@@ -12,8 +12,12 @@ import csv
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
+
+from grader.sandbox.limits import BASE_UID
 
 QUERY = "index,name,memory.total,driver_version,minor_number"
+SLOT_UIDS = range(BASE_UID, BASE_UID + 1000)  # the sandbox uids of worker slots (grader/sandbox/locks.py)
 
 
 class GpuError(Exception):
@@ -117,3 +121,38 @@ def choose_gpus(choice: str | None, found: list[Gpu]) -> list[Gpu]:
                 "and a job must get exactly its own GPU. Run the worker where they agree, or with --gpus none"
             )
     return chosen
+
+
+def gpu_memory_cap(gpu_memory_mib: int | None, slots_per_gpu: int, exercise_mb: int | None = None) -> int | None:
+    """The GPU memory (MiB) one job may use where ``slots_per_gpu`` jobs share a GPU (``--slots-per-gpu``).
+
+    The exercise's own ``gpu_memory_mb`` when it sets one (never more than the GPU's share), else the GPU's
+    memory divided by the slots on it; None (no cap: the whole GPU, as with one slot per GPU) when the GPU
+    is not shared and the exercise sets nothing, or when the GPU's memory is unknown.
+    """
+    share = gpu_memory_mib // slots_per_gpu if gpu_memory_mib and slots_per_gpu > 1 else None
+    if exercise_mb:
+        return min(exercise_mb, share) if share else exercise_mb
+    return share
+
+
+def packed(indices: list[int], slots_per_gpu: int) -> tuple[int, ...]:
+    """Each GPU index ``slots_per_gpu`` times: the slots of ``--gpus`` with ``--slots-per-gpu``."""
+    if slots_per_gpu < 1:
+        raise GpuError(f"--slots-per-gpu {slots_per_gpu}: give 1 (the default) or more")
+    return tuple(index for index in indices for _ in range(slots_per_gpu))
+
+
+def other_than_slots(pids: list[int], uid: int, proc: Path = Path("/proc"), slot_uids: range = SLOT_UIDS) -> list[int]:
+    """Of the processes holding a shared GPU, those that count against a job of ``uid`` starting on it:
+    everything except the jobs of the other slots (their uids), which hold their own share."""
+    counted = []
+    for pid in pids:
+        try:
+            status = (proc / str(pid) / "status").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        uids = {int(part) for line in status.splitlines() if line.startswith("Uid:") for part in line.split()[1:]}
+        if not uids or any(owner == uid or owner not in slot_uids for owner in uids):
+            counted.append(pid)
+    return counted

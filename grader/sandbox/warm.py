@@ -66,7 +66,7 @@ class WarmSandbox:
             JobCgroup.remove_stale(backend.cgroup_root)
             warm.notes += _sweep_note(sweep_uid(job.uid, backend.proc), "before the job")
             if job.gpu is not None:
-                backend._require_free_gpu(job.gpu)
+                backend._require_free_gpu(job.gpu, job.uid)
             warm.cgroup = backend._job_cgroup(job)
             try:
                 warm._launch()
@@ -156,7 +156,7 @@ class WarmSandbox:
             out_of_memory, described, cleanup = _finish_cgroup(self.cgroup)
             self._end(keep_output=True)
         notes = self.notes + cleanup + _sweep_note(self._leftovers, "after the job")
-        if job.gpu is not None and (holders := self.backend._gpu_holders_after_wait(job.gpu)):
+        if job.gpu is not None and (holders := self.backend._gpu_holders_after_wait(job.gpu, job.uid)):
             notes.append(f"GPU {job.gpu} is still held by processes {holders}; the next job waits for it")
         return SandboxResult(
             exit_code=self.process.returncode,

@@ -5,6 +5,8 @@ How serve drops privileges and supervises the slots' process lives in server/ser
 
 from __future__ import annotations
 
+import os
+
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
@@ -15,13 +17,13 @@ GPUS_HELP = (
 )
 
 
-def gpu_slots(gpus: str | None, slots: int | None, say) -> tuple[int | None, tuple[int, ...]]:
+def gpu_slots(gpus: str | None, slots: int | None, say, slots_per_gpu: int = 1) -> tuple[int | None, tuple[int, ...]]:
     """(CPU slots, GPU indices) for ``--gpus`` and ``--slots``: one slot per chosen GPU, else ``slots`` CPU slots.
 
     Without ``--gpus`` every GPU nvidia-smi lists gets a slot; where it lists none (or is missing) the slots are
     CPU slots as before. Contradicting flags and GPUs this host lacks are usage errors, said in plain words.
     """
-    from grader.sandbox.gpus import GpuError, choose_gpus, list_gpus
+    from grader.sandbox.gpus import GpuError, choose_gpus, list_gpus, packed
 
     try:
         found = list_gpus()
@@ -44,8 +46,28 @@ def gpu_slots(gpus: str | None, slots: int | None, say) -> tuple[int | None, tup
         return slots, ()
     if slots is not None:
         raise click.UsageError("--slots is for CPU slots: with --gpus each chosen GPU gets one slot")
-    say(f"{len(chosen)} worker slot(s), one per GPU: " + "; ".join(gpu.describe() for gpu in chosen))
-    return None, tuple(gpu.index for gpu in chosen)
+    try:
+        indices = packed([gpu.index for gpu in chosen], slots_per_gpu)
+    except GpuError as error:
+        raise click.BadParameter(str(error), param_hint="--slots-per-gpu") from None
+    each = "one per GPU" if slots_per_gpu == 1 else f"{slots_per_gpu} per GPU, each with its share of its memory"
+    say(f"{len(indices)} worker slot(s), {each}: " + "; ".join(gpu.describe() for gpu in chosen))
+    return None, indices
+
+
+SLOTS_PER_GPU_HELP = (
+    "Jobs that share one GPU at once (default WORKSHOP_SLOTS_PER_GPU or 1), each capped at the exercise's "
+    "gpu_memory_mb or the GPU's memory divided by this."
+)
+
+
+def share_gpus(app: Flask, slots_per_gpu: int | None) -> int:
+    """--slots-per-gpu (else WORKSHOP_SLOTS_PER_GPU), kept in the config and the environment: the slots'
+    process of a root serve and the grading settings read it from there."""
+    count = int(slots_per_gpu if slots_per_gpu is not None else app.config.get("SLOTS_PER_GPU", 1))
+    app.config["SLOTS_PER_GPU"] = count
+    os.environ["WORKSHOP_SLOTS_PER_GPU"] = str(count)
+    return count
 
 
 @click.command("serve")
@@ -53,9 +75,12 @@ def gpu_slots(gpus: str | None, slots: int | None, say) -> tuple[int | None, tup
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--slots", default=None, type=int, help="CPU worker slots (default WORKSHOP_SLOTS or 1); 0: web only.")
 @click.option("--gpus", default=None, help=GPUS_HELP)
+@click.option("--slots-per-gpu", default=None, type=int, help=SLOTS_PER_GPU_HELP)
 @click.option("--threads", default=32, show_default=True, type=int, help="Web request threads.")
 @with_appcontext
-def serve_command(host: str, port: int, slots: int | None, gpus: str | None, threads: int) -> None:
+def serve_command(
+    host: str, port: int, slots: int | None, gpus: str | None, slots_per_gpu: int | None, threads: int
+) -> None:
     """Web server (gunicorn, one process) and the local executor's worker slots (one per GPU where there are GPUs).
 
     Started as root, the slots run as root in a process of their own and the web workers as the unprivileged
@@ -75,7 +100,7 @@ def serve_command(host: str, port: int, slots: int | None, gpus: str | None, thr
     if run_slots:
         from server.executor_runtime import build_executor
 
-        slots, gpu_list = gpu_slots(gpus, slots, click.echo)
+        slots, gpu_list = gpu_slots(gpus, slots, click.echo, share_gpus(app, slots_per_gpu))
         build_executor(app, slots, gpu_list)  # fail now, in the foreground, if the sandbox cannot run here
     if web_user is None:
         settings = {"post_worker_init": _post_worker_init(app, slots, run_slots, gpu_list)}
@@ -144,15 +169,18 @@ def _run_gunicorn(app: Flask, bind: str, threads: int, settings: dict) -> None:
 @click.option("--gpus", default=None, help=GPUS_HELP)
 @click.option("--server", "server_url", default=None, help="Remote: the server's URL (or WORKSHOP_SERVER_URL).")
 @click.option("--token", default=None, help="Remote: a worker token (or WORKSHOP_WORKER_TOKEN; workshop worker-token).")
+@click.option("--slots-per-gpu", default=None, type=int, help=SLOTS_PER_GPU_HELP)
 @with_appcontext
-def worker_command(slots: int | None, gpus: str | None, server_url: str | None, token: str | None) -> None:
+def worker_command(
+    slots: int | None, gpus: str | None, server_url: str | None, token: str | None, slots_per_gpu: int | None
+) -> None:
     """Only worker slots, claiming jobs from the database, or with --server and --token from a remote server's
     worker API (no database, labels or secret key here); one per GPU where there are GPUs."""
     from server.executor_runtime import WorkerFailed, run_worker
 
     app = current_app._get_current_object()
     app.config.update({key: value for key, value in (("SERVER_URL", server_url), ("WORKER_TOKEN", token)) if value})
-    slots, gpu_list = gpu_slots(gpus, slots, click.echo)
+    slots, gpu_list = gpu_slots(gpus, slots, click.echo, share_gpus(app, slots_per_gpu))
     try:
         run_worker(app, slots or 1, gpu_list, say=click.echo)
     except WorkerFailed as error:  # exit non-zero, so that a supervisor (systemd, compose) restarts the worker
