@@ -10,7 +10,11 @@ the exercise list and its exercise, submits now and then, polls its submission a
 
 Prints p50/p95/p99 latency per page, the errors (the open-submission limit and quotas answering 400/429 are
 expected outcomes, counted apart) and the machine's load while it ran (this machine has 2 cores, shared with
-everything else that runs on it). Target: p99 under 200 ms on every page, zero errors.
+everything else that runs on it). Target: p99 under 200 ms on every page, zero errors. Not met on 2 shared cores:
+each join costs two Argon2 hashes (about 0.23 s of CPU each, four threads each), so 200 joins in a minute need
+three quarters of both cores and run up to 128 hashing threads; the pages wait behind them. With the joins spread
+over 120 s, the steady part served 67 requests/s at p50 54-98 ms and p99 1.0-1.6 s (load average 30, mostly other
+work); a page alone costs 6-27 ms (leaderboard the most), mostly PostgreSQL round trips.
 
     .venv/bin/python bench/load.py [--users 200] [--ramp 60] [--steady 120] [--stand-in-slots 4]
         [--database-server postgresql+psycopg://127.0.0.1:5432/test] [--threads 32]
@@ -302,7 +306,7 @@ def print_table(title: str, rows: list[dict]) -> tuple[bool, int]:
 
 def report(phases: dict, load: dict, worker: StandInWorker, args: argparse.Namespace) -> bool:
     joined = phases["ramp"]["seconds"]
-    title = f"Ramp: {args.users} participants start over {args.ramp} s, all joined after {joined:.0f} s"
+    title = f"Ramp: {args.users} participants start over {args.ramp} s, every join answered after {joined:.0f} s"
     ramp_ok, ramp_errors = print_table(title, phases["ramp"]["rows"])
     title = f"Steady: {args.users} participants for {phases['steady']['seconds']:.0f} s"
     steady_ok, steady_errors = print_table(title, phases["steady"]["rows"])
