@@ -13,6 +13,8 @@ Usage:
    sandbox) on the GPU: run time and score of each, GPU against CPU and sandboxed against bare (issue 15). On a
    synthetic set made here (--train images at 96 px), with the ImageNet weights of --keras-home where they are
    cached, else stand-in weights (run times hold, scores do not).
+5. Packed GPUs (issue 15): the same solution, 2 jobs a slot, at 1, 2 and 4 slots on the GPU (--slots-per-gpu):
+   jobs per hour per GPU, each job capped at its share of the GPU's memory, warm slots on.
 Prints one summary table and exits 1 when any check fails. Without a GPU it says "no GPU: skipped the GPU rows"
 and exits 0. About 3 minutes on one GPU of a 16-core machine (well under 8); no network is used.
 """
@@ -171,7 +173,7 @@ def prepare_grading(root: Path, train: int, keras_home: Path, table: Table):
     return exercise, data, models
 
 
-def time_reference(gpu: Gpu, root: Path, train: int, keras_home: Path, table: Table) -> None:
+def time_reference(gpu: Gpu, root: Path, train: int, keras_home: Path, table: Table) -> tuple:
     """The reference transfer-learning solution: sandboxed on the GPU, sandboxed on the CPU, bare on the GPU."""
     from grader.grading import GradingSettings, grade
 
@@ -199,6 +201,32 @@ def time_reference(gpu: Gpu, root: Path, train: int, keras_home: Path, table: Ta
         ratio = seconds["GPU, sandboxed"] / seconds["GPU, bare"]
         per_hour = 3600 / seconds["GPU, sandboxed"]
         table.add("transfer-learning: sandboxed / bare on the GPU", "TIME", f"{ratio:.2f}x; {per_hour:.0f} jobs/h/GPU")
+    return exercise, data, weights
+
+
+def time_packed(gpu: Gpu, root: Path, prepared: tuple, packings: list[int], table: Table) -> None:
+    """Issue 15: the reference solution's jobs per hour on one GPU at 1, 2 and 4 slots per GPU (2 jobs a slot)."""
+    from dataclasses import replace
+
+    import throughput  # bench/throughput.py, beside this file
+
+    from grader.grading import GradingSettings
+
+    exercise, data, weights = prepared  # time_reference's data set and weights
+    code = (ROOT / "exercises" / "transfer-learning" / "solution.py").read_text(encoding="utf-8")
+    base = GradingSettings(sandbox="bwrap", work_dir=root / "jobs", weights_dir=weights, warm_slots=True)
+    for packing in packings:
+        settings = replace(base, slots_per_gpu=packing)
+        gpus = (gpu.index,) * packing
+        queue, _busy = throughput.run_queue([code] * (2 * packing), settings, packing, gpus, exercise, data)
+        wall = max(queue.finished.values()) - min(queue.submitted.values())
+        failed = [result for result in queue.results.values() if result is None or result.status != "done"]
+        name = f"transfer-learning, {packing} slot(s) per GPU"
+        if failed:
+            first = failed[0]
+            table.add(name, False, f"{len(failed)} failed; {first and first.error_kind}: {first and first.message}")
+            continue
+        table.add(name, "TIME", f"{len(queue.finished) / wall * 3600:.0f} jobs/h/GPU ({len(queue.finished)} jobs)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     keras_home = Path(os.environ.get("WORKSHOP_KERAS_HOME", ROOT / "instance" / "keras"))
     parser.add_argument("--keras-home", type=Path, default=keras_home, help="where cached ImageNet weights are")
     parser.add_argument("--no-timing", action="store_true", help="leave out the reference solution's runs")
+    parser.add_argument("--slots-per-gpu", default="1,2,4", help="packed-GPU rows (issue 15); empty: none")
     args = parser.parse_args(argv)
     # this process imports TensorFlow for stand-in weights: it must not take a GPU, which the jobs then wait for
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
@@ -236,7 +265,10 @@ def main(argv: list[str] | None = None) -> int:
             why = "--no-timing" if args.no_timing else "dry run" if args.dev_dir else "TensorFlow did not compute on it"
             table.add("transfer-learning reference, GPU vs CPU", "SKIP", why)
         else:
-            time_reference(chosen, root, args.train, args.keras_home, table)
+            prepared = time_reference(chosen, root, args.train, args.keras_home, table)
+            packings = [int(part) for part in args.slots_per_gpu.split(",") if part.strip()]
+            if packings:
+                time_packed(chosen, root, prepared, packings, table)
         shutil.rmtree(root / "jobs", ignore_errors=True)
     table.add("this check's own run time", "TIME", f"{time.monotonic() - started:.0f} s")
     table.print()
