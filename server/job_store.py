@@ -32,6 +32,11 @@ def add_note(notes: list | None, note: str) -> list:
     return [*(notes or [])[-(MAX_NOTES - 1) :], storable_text(note, 300)]
 
 
+def merge_notes(earlier: list | None, new: list) -> list:
+    """The host's notes so far (queue-time warnings, restarts, retries) then the run's own, once each."""
+    return list(dict.fromkeys([*(earlier or []), *new]))[-MAX_NOTES:]
+
+
 def retry_delay(attempts: int) -> float:
     """Seconds an infrastructure retry waits: growing with each attempt, capped."""
     return min(RETRY_BASE_SECONDS * 3 ** max(0, attempts - 1), RETRY_MAX_SECONDS)
@@ -169,7 +174,7 @@ class DatabaseJobStore:
                     private_score=result.private_score,
                     metrics=result.metrics,
                     history=result.history,
-                    notes=result.notes,
+                    notes=merge_notes(row.notes, result.notes),
                     run_info=result.run_info,
                     log=result.log,
                     seconds=result.seconds,

@@ -150,6 +150,7 @@ def rerun(db, submission: Submission) -> None:
     for column in ("log", "history", "seconds", "started_at", "finished_at", "worker", "not_before"):
         setattr(submission, column, None)
     submission.status, submission.priority, submission.charged, submission.attempts = "queued", -1, False, 0
+    submission.notes = [note for note in submission.notes or [] if note.startswith("Warning: ")]  # queue-time ones
 
 
 def rerun_exercise(db, slug: str) -> Outcome:

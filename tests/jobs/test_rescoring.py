@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -129,6 +130,34 @@ def test_an_expired_lease_requeues_with_a_note_the_participant_sees(any_db_app):
     with new_session(app) as db:
         row = db.get(Submission, submission_id)
         assert row.status == "queued" and row.notes == [RESTART_NOTE]
+
+
+def test_the_restart_note_and_queue_time_warnings_stay_after_the_verdict(app, data_dir, tmp_path):
+    """The participant reads why their job restarted on the finished page too, with the contract check's
+    warnings; a rerun starts again from the warnings alone."""
+    warning = "Warning: line 1 imports requests: the sandbox has no network."
+    submission_id = make_submission(app, make_participant(app), status="queued", notes=[warning])
+    store = DatabaseJobStore(app, max_attempts=3)
+    store.claim_next_job("w", 60)
+    with new_session(app) as db:
+        db.get(Submission, submission_id).lease_expires_at = utcnow() - timedelta(seconds=1)
+        db.get(Submission, submission_id).not_before = None
+        db.commit()
+    store.claim_next_job("w", 60)  # requeues it with the note
+    with new_session(app) as db:
+        db.get(Submission, submission_id).not_before = None
+        db.commit()
+    job = store.claim_next_job("w", 60)
+    assert job is not None and job.submission_id == submission_id
+    result = grade_with_kept(app, data_dir, tmp_path, submission_id)
+    assert store.record_result(job, replace(result, notes=["training stopped early at the time limit"]))
+    with new_session(app) as db:
+        row = db.get(Submission, submission_id)
+        assert row.status == "done"
+        assert row.notes == [warning, RESTART_NOTE, "training stopped early at the time limit"]
+        rerun(db, row)
+        assert row.notes == [warning]
+        db.commit()
 
 
 def test_only_a_job_whose_worker_vanished_is_failed_or_requeued(app):
