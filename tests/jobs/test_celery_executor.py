@@ -67,7 +67,8 @@ def test_the_sweep_republishes_what_the_broker_lost_and_requeues_expired_leases(
     dispatcher = Dispatcher(celery_app)
     make_submission(celery_app, make_participant(celery_app, "Ada"))
     make_submission(celery_app, make_participant(celery_app, "Bo"))
-    assert dispatcher.sweep() == 2 and dispatcher.waiting() == 2
+    assert dispatcher.sweep() == 2
+    wait_for(lambda: dispatcher.waiting() == 2)  # the broker counts a published message a moment later
     dispatcher.purge()  # a broker that restarted without its messages
     assert dispatcher.waiting() == 0 and dispatcher.sweep() == 2
     dispatcher.purge()
@@ -79,12 +80,14 @@ def test_the_sweep_republishes_what_the_broker_lost_and_requeues_expired_leases(
         db.get(Submission, job.submission_id).lease_expires_at = utcnow() - timedelta(seconds=1)
         db.commit()
     assert dispatcher.sweep() == 1  # requeued, but waits for its back-off before it gets a ticket
+    wait_for(lambda: dispatcher.waiting() == 1)
     requeued = row(celery_app, job.submission_id)
     assert requeued.status == "queued" and RESTART_NOTE in requeued.notes
     with new_session(celery_app) as db:
         db.get(Submission, job.submission_id).not_before = None
         db.commit()
-    assert dispatcher.sweep() == 1 and dispatcher.waiting() == 2
+    assert dispatcher.sweep() == 1
+    wait_for(lambda: dispatcher.waiting() == 2)
 
 
 def test_the_dispatcher_thread_publishes_at_once_and_survives_a_broker_it_cannot_reach(celery_app):
