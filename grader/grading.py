@@ -63,6 +63,8 @@ MAX_LOG_CHARS = 100_000  # above the sandbox's own capture (16 KiB head + 64 KiB
 MAX_NOTE_CHARS = 300
 MAX_NOTES = 20
 MAX_HISTORY_RECORDS = 1000
+# a warm sandbox holds TensorFlow (about 300 MB) before its job: jobs allowed less memory run cold
+WARM_MIN_MEMORY_MB = 1024
 
 
 @dataclass(frozen=True)
@@ -288,7 +290,7 @@ def _warm_sandbox(
     settings: GradingSettings, backend: Sandbox, limits: Limits, dataset: DatasetPaths, uid: int, gpu: int | None
 ) -> WarmSandbox | None:
     """With warm slots (bwrap): the slot's waiting sandbox when it matches this job, else one started now."""
-    if not settings.warm_slots or not isinstance(backend, BwrapSandbox):
+    if not settings.warm_slots or not isinstance(backend, BwrapSandbox) or limits.memory_mb < WARM_MIN_MEMORY_MB:
         return None
     plan = WarmPlan(backend, settings.jobs_dir, limits, dataset.public, settings.weights_dir, uid, gpu)
     plan = replace(plan, max_seconds=settings.warm_max_seconds)

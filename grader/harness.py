@@ -627,8 +627,9 @@ def cpu_model() -> str:
 def wait_warm(go_fd: int, ready_fd: int) -> bool:
     """A warm start: import NumPy, TensorFlow and Keras, say so on ``ready_fd``, then wait for the job.
 
-    The host writes the job's code and spec into the (still empty) folders bound here, then ``go`` on
-    the pipe ``go_fd``; anything else (end of file: the warm sandbox was discarded) ends the harness quietly.
+    The host writes the job's code and spec into the (still empty) folders bound here, then ``go NPROC DATA``
+    on the pipe ``go_fd`` (the job's process and data-segment limits, which the harness lowers its own to);
+    anything else (end of file: the warm sandbox was discarded) ends the harness quietly.
     Both pipes are closed before the submission runs, and the job's clock starts only after the hand-off.
     """
     import keras  # noqa: F401
@@ -638,8 +639,16 @@ def wait_warm(go_fd: int, ready_fd: int) -> bool:
     os.write(ready_fd, b"ready\n")
     os.close(ready_fd)
     with os.fdopen(go_fd, "rb") as handle:
-        word = handle.readline(16)
-    return word.strip() == b"go"
+        words = handle.readline(64).split()
+    if len(words) != 3 or words[0] != b"go":
+        return False
+    import resource
+
+    # the sandbox started with room for these imports; the job gets exactly a cold job's process and data limits
+    processes, data = int(words[1]), int(words[2])
+    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+    resource.setrlimit(resource.RLIMIT_DATA, (data, data))
+    return True
 
 
 def cap_gpu_memory(megabytes) -> None:

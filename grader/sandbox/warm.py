@@ -18,13 +18,14 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from grader.sandbox.bwrap import BwrapSandbox, _sweep_note, _write_identity_files, bwrap_argv
-from grader.sandbox.cgroups import JobCgroup
+from grader.sandbox.cgroups import JobCgroup, _write
 from grader.sandbox.host import sweep_uid
 from grader.sandbox.layout import HARNESS, inside_spec
-from grader.sandbox.limits import SandboxJob, SandboxResult
+from grader.sandbox.limits import Limits, SandboxJob, SandboxResult
 from grader.sandbox.locks import SlotLock
 from grader.sandbox.mounts import mount_scratch, scratch_dirs, unmount, unmount_stale_scratch
 from grader.sandbox.process import LogCapture, _child_setup, _drain, _finish_cgroup, _kill_tree, _start, _wait_for_exit
@@ -92,7 +93,11 @@ class WarmSandbox:
             split = argv.index("--")  # as BwrapSandbox: the options go through a memory file
             arguments = memory_file(b"".join(os.fsencode(arg) + b"\0" for arg in argv[1:split]))
             launch = [argv[0], "--args", str(arguments), *argv[split:]]
-            prepare = _child_setup(job.limits, self.cgroup, True)
+            # rlimits with room for the preloaded harness; it lowers them to the job's before the job runs
+            roomy = replace(
+                job.limits, max_processes=job.limits.max_processes + 256, memory_mb=job.limits.memory_mb * 4
+            )
+            prepare = _child_setup(roomy, self.cgroup, True)
             self.process = _start(
                 launch, {"PATH": "/usr/bin:/bin"}, (seccomp, arguments, read_end, ready_write), prepare
             )
@@ -100,7 +105,7 @@ class WarmSandbox:
             for fd in (seccomp, arguments, read_end, ready_write):
                 if fd >= 0:
                     os.close(fd)
-        self.reader = threading.Thread(target=_drain, args=(self.process.stdout, self.capture), daemon=True)
+        self.reader = threading.Thread(target=_drain, args=(self.process.stdout, _Relay(self)), daemon=True)
         self.reader.start()
 
     @property
@@ -126,9 +131,12 @@ class WarmSandbox:
             os.chmod(submission, 0o644)
             with open(self.spec_path, "w", encoding="utf-8") as handle:  # truncates: the bound inode stays
                 handle.write(json.dumps(inside_spec(job)))
+            rlimits, notes = credit_preload(self.cgroup, job.limits, job.uid)
+            self.notes += notes
+            self.capture = LogCapture(job.limits.log_head_bytes, job.limits.log_tail_bytes)  # the job's log only
             handed = time.monotonic()
             try:
-                os.write(self.go_fd, b"go\n")
+                os.write(self.go_fd, b"go %d %d\n" % rlimits)
             except BrokenPipeError:
                 self.discard()
                 raise WarmLost("the warm sandbox closed its pipe before the job arrived") from None
@@ -198,3 +206,65 @@ class WarmSandbox:
                 self.cgroup.cleanup()
             self._end(keep_output=False)
         shutil.rmtree(self.job_dir, ignore_errors=True)
+
+
+class _Relay:
+    """Feeds the sandbox's output to the warm sandbox's current capture (a fresh one from the hand-off on)."""
+
+    def __init__(self, warm: WarmSandbox):
+        self.warm = warm
+
+    def feed(self, chunk: bytes) -> None:
+        self.warm.capture.feed(chunk)
+
+
+def credit_preload(cgroup: JobCgroup | None, limits: Limits, uid: int) -> tuple[tuple[int, int], list[str]]:
+    """At the hand-off, give the job the room a cold job has: the preloaded harness's threads and memory
+    (TensorFlow's, before any participant code ran) are added to the cgroup's pids.max and memory limit, and
+    the (RLIMIT_NPROC, RLIMIT_DATA) the harness sets for itself before the job runs are returned. The job's
+    own share is then exactly its limits, as in a cold sandbox; the totals stay bounded."""
+    processes, data = limits.max_processes, 2 * limits.memory_mb * 1024 * 1024  # as process._set_rlimits
+    harness = _harness_status(cgroup, uid) if cgroup is not None else {}
+    threads = int(harness.get("Threads", "1").split()[0])
+    rlimits = (processes + threads - 1, data + int(harness.get("VmData", "0 kB").split()[0]) * 1024)
+    if cgroup is None:
+        return rlimits, []
+    try:
+        tasks, memory = _usage(cgroup)
+        pids_max = processes + max(0, tasks - len(cgroup.pids()))  # the harness's threads (a cold job: none)
+        memory_bytes = limits.memory_mb * 1024 * 1024 + memory
+        for name, folder in cgroup.folders.items():
+            if name in ("pids", "unified"):
+                _write(folder / "pids.max", str(pids_max))
+            if name == "unified":
+                _write(folder / "memory.max", str(memory_bytes))
+            if name == "memory":
+                swap = folder / "memory.memsw.limit_in_bytes"
+                if swap.exists():
+                    _write(swap, str(memory_bytes))  # raised first: it may never be below the memory limit
+                _write(folder / "memory.limit_in_bytes", str(memory_bytes))
+    except (OSError, ValueError) as error:  # the job then has less room than a cold one, never more
+        return rlimits, [f"the preloaded harness's share could not be added to the job's limits ({error})"]
+    return rlimits, []
+
+
+def _harness_status(cgroup: JobCgroup, uid: int) -> dict[str, str]:
+    """/proc/PID/status of the harness: the process of the job's uid in the cgroup."""
+    for pid in sorted(cgroup.pids()):
+        try:
+            fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        if str(uid) in fields.get("Uid", "").split():
+            return {key: value.strip() for key, value in fields.items()}
+    return {}
+
+
+def _usage(cgroup: JobCgroup) -> tuple[int, int]:
+    """(tasks, bytes of memory) the cgroup holds now."""
+    folders = cgroup.folders
+    if "unified" in folders:
+        folder = folders["unified"]
+        return int((folder / "pids.current").read_text()), int((folder / "memory.current").read_text())
+    tasks = int((folders["pids"] / "pids.current").read_text())
+    return tasks, int((folders["memory"] / "memory.usage_in_bytes").read_text())

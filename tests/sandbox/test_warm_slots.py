@@ -24,8 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # reports what the job sees, then ends without training (os._exit skips the harness's own work)
 REPORTER = """
-import json, os, sys
+import json, os, resource, sys
 facts = {
+    "nproc": resource.getrlimit(resource.RLIMIT_NPROC)[1],
+    "data_mb": resource.getrlimit(resource.RLIMIT_DATA)[1] // 2**20,
     "uid": os.getuid(),
     "stdin": os.readlink("/proc/self/fd/0"),
     "fds": sorted(os.listdir("/proc/self/fd")),
@@ -88,6 +90,9 @@ def test_a_warm_sandbox_waits_empty_then_runs_its_job_as_the_slot_uid(plan, data
     assert seen["tensorflow_loaded"], "TensorFlow was imported before the job arrived"
     assert seen["stdin"] == "/dev/null" and seen["fds"] == ["0", "1", "2", "3"], "the hand-off pipe is closed"
     assert {"code_dir", "out_dir", "time_limit", "data_dir"} <= set(seen["spec_keys"])
+    limits = warm_plan.limits  # the harness lowered the roomy start-up limits to a cold job's (plus its own share)
+    assert limits.max_processes <= seen["nproc"] < limits.max_processes + 64, seen
+    assert 2 * limits.memory_mb <= seen["data_mb"] < 3 * limits.memory_mb, seen
     assert not warm.job_dir.exists() and processes_of_uid(UID) == []
 
 
