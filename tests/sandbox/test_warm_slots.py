@@ -138,3 +138,53 @@ def test_a_stale_or_outdated_warm_sandbox_is_replaced(plan, tmp_path):
     finally:
         pool.forget(UID)
     assert processes_of_uid(UID) == []
+
+
+@pytest.mark.slow  # two jobs through a real worker slot
+@pytest.mark.sandbox
+def test_an_idle_slot_warms_its_next_sandbox_and_the_next_job_uses_it(app, data_dir, tmp_path, monkeypatch):
+    import threading
+
+    from grader.executor import ClaimedJob, ExecutorSettings, LocalExecutor
+
+    pool = WarmPool()
+    monkeypatch.setattr("grader.grading.POOL", pool)
+    monkeypatch.setattr("grader.executor.WARM_POOL", pool)
+    exercise = catalog(app)["cnn-from-scratch"]
+    settings = GradingSettings(sandbox="bwrap", work_dir=tmp_path, warm_slots=True)
+    dataset = dataset_paths(data_dir, "synthetic")
+    queue, results, done = [REPORTER, REPORTER], [], threading.Event()
+
+    class Store:
+        def claim_next_job(self, worker, lease_seconds):
+            if not queue or (results and not pool.waiting):  # the second job waits until a sandbox waits
+                return None
+            return ClaimedJob(len(results), "t", queue.pop(0), "cnn-from-scratch", "synthetic")
+
+        def record_result(self, job, result):
+            results.append(result)
+            if len(results) == 2:
+                done.set()
+            return True
+
+        def renew_lease(self, *args):
+            return True
+
+        def report_progress(self, *args): ...
+        def report_slot(self, *args): ...
+        def release_job(self, *args): ...
+        def fail_job(self, *args):
+            return True
+
+    def grade_job(job, uid, on_progress, gpu):
+        return grade(job.code, exercise, dataset, settings, time_limit=20, uid=uid, on_progress=on_progress)
+
+    executor = LocalExecutor(Store(), grade_job, ExecutorSettings(slots=1, idle_poll_seconds=0.1))
+    executor.start()
+    try:
+        assert done.wait(240), results
+    finally:
+        executor.stop(timeout=60)
+    assert all(facts(result.log)["tensorflow_loaded"] for result in results)
+    assert pool.started >= 1, "the slot started the second job's sandbox before the job was claimed"
+    assert pool.waiting == {} and pool.plans == {}, "a stopped slot leaves no warm sandbox behind"
