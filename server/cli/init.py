@@ -19,6 +19,16 @@ PASSWORDS = (
 )
 
 
+def safe_url(url: str) -> str:
+    """The database URL with its password hidden (the output of init ends up in logs)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot read is printed as the engine will refuse it
+        return url.split("@")[-1]
+
+
 def _password_from_env(variable: str, generate: bool) -> tuple[str | None, bool]:
     """The password in ``variable``, else a fresh random one when ``generate``; second value: generated?"""
     value = os.environ.get(variable)
@@ -53,7 +63,7 @@ def init_command(demo: bool, new_passwords: bool) -> None:
             setattr(settings, attribute, hash_password(password))
             printed.append(f"  {label}: {password}" if generated else f"  {label}: set from {variable}")
         db.commit()
-    click.echo(f"Database ready at {app.config['DATABASE_URL']}")
+    click.echo(f"Database ready at {safe_url(app.config['DATABASE_URL'])}")
     if printed:
         click.echo("Passwords (shown once; only their hashes are stored):")
         click.echo("\n".join(printed))

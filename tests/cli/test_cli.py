@@ -186,3 +186,15 @@ def test_worker_exits_non_zero_when_it_cannot_keep_any_slot_alive(app, tmp_path)
         pytest.fail("the worker kept running without a single live slot")
     assert worker.returncode != 0
     assert "no worker slot can be kept alive" in worker.stderr and "lock" in worker.stderr.lower()
+
+
+def test_init_never_prints_the_database_password():
+    """`workshop init` runs in the compose file's entrypoint: its output ends up in logs."""
+    from server.cli.init import safe_url
+
+    assert (
+        safe_url("postgresql+psycopg://work:s3cret@db:5432/workshop")
+        == "postgresql+psycopg://work:***@db:5432/workshop"
+    )
+    assert "s3cret" not in safe_url("not a url://work:s3cret@db")
+    assert safe_url("sqlite:////srv/workshop/db/workshop.db") == "sqlite:////srv/workshop/db/workshop.db"
