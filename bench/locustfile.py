@@ -62,14 +62,14 @@ class Participant(FastHttpUser):
 
     def joined(self, response) -> None:
         if response.status_code != 302:
-            response.failure(f"join answered {response.status_code}: {problem(response.text, response.error)}")
+            response.failure(f"join answered {response.status_code}: {why(response)}")
 
     def post(self, path: str, data: dict, name: str, check) -> None:
         """POST as a browser does: once more when the server had just closed the kept-alive connection (gunicorn
         closes idle ones after 2 s; a browser retries such a request without a word), counted apart."""
         for attempt in (1, 2):
             with self.client.post(path, data=data, name=name, allow_redirects=False, catch_response=True) as response:
-                if attempt == 1 and stale_connection(response.status_code, response.error):
+                if attempt == 1 and stale_connection(response.status_code, getattr(response, "error", None)):
                     response.request_meta["name"] = RETRIED
                     response.success()
                     continue
@@ -127,7 +127,7 @@ class Participant(FastHttpUser):
             response.request_meta["name"] = REFUSED  # counted apart: the event's limits at work, not an error
             response.success()
         else:
-            response.failure(f"submit answered {response.status_code}: {problem(response.text, response.error)}")
+            response.failure(f"submit answered {response.status_code}: {why(response)}")
 
 
 @events.spawning_complete.add_listener
@@ -183,3 +183,8 @@ def _row(entry) -> dict:
         "Max Response Time": entry.max_response_time or 0,
         "Requests/s": entry.total_rps,
     }
+
+
+def why(response) -> str:
+    """What the page says went wrong, else the connection's error (a response without one has no ``error``)."""
+    return problem(response.text, getattr(response, "error", None))
