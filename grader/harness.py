@@ -632,10 +632,14 @@ def wait_warm(go_fd: int, ready_fd: int) -> bool:
     anything else (end of file: the warm sandbox was discarded) ends the harness quietly.
     Both pipes are closed before the submission runs, and the job's clock starts only after the hand-off.
     """
+    environment = dict(os.environ)
     import keras  # noqa: F401
     import numpy  # noqa: F401
     import tensorflow  # noqa: F401
 
+    for key in set(os.environ) - set(environment):  # what the imports set: a cold job's environment exactly
+        del os.environ[key]
+    os.environ.update(environment)
     os.write(ready_fd, b"ready\n")
     os.close(ready_fd)
     with os.fdopen(go_fd, "rb") as handle:

@@ -219,23 +219,22 @@ class _Relay:
 
 
 def credit_preload(cgroup: JobCgroup | None, limits: Limits, uid: int) -> tuple[tuple[int, int], list[str]]:
-    """At the hand-off, give the job the room a cold job has: the preloaded harness's threads and memory
-    (TensorFlow's, before any participant code ran) are added to the cgroup's pids.max and memory limit, and
-    the (RLIMIT_NPROC, RLIMIT_DATA) the harness sets for itself before the job runs are returned. The job's
-    own share is then exactly its limits, as in a cold sandbox; the totals stay bounded."""
-    processes, data = limits.max_processes, 2 * limits.memory_mb * 1024 * 1024  # as process._set_rlimits
+    """At the hand-off: the (RLIMIT_NPROC, RLIMIT_DATA) the harness sets for itself before the job runs, and the
+    preloaded harness's memory (TensorFlow's, before any participant code ran) added to the cgroup's limit.
+
+    Processes are a cold job's exactly (the harness's few threads count, as a cold job's TensorFlow threads do);
+    the data segment and memory already taken by the preloaded frameworks are added, so that the job has the
+    room a cold job has for its own code. The totals stay bounded.
+    """
+    data = 2 * limits.memory_mb * 1024 * 1024  # as process._set_rlimits
     harness = _harness_status(cgroup, uid) if cgroup is not None else {}
-    threads = int(harness.get("Threads", "1").split()[0])
-    rlimits = (processes + threads - 1, data + int(harness.get("VmData", "0 kB").split()[0]) * 1024)
+    rlimits = (limits.max_processes, data + int(harness.get("VmData", "0 kB").split()[0]) * 1024)
     if cgroup is None:
         return rlimits, []
     try:
-        tasks, memory = _usage(cgroup)
-        pids_max = processes + max(0, tasks - len(cgroup.pids()))  # the harness's threads (a cold job: none)
+        _tasks, memory = _usage(cgroup)
         memory_bytes = limits.memory_mb * 1024 * 1024 + memory
         for name, folder in cgroup.folders.items():
-            if name in ("pids", "unified"):
-                _write(folder / "pids.max", str(pids_max))
             if name == "unified":
                 _write(folder / "memory.max", str(memory_bytes))
             if name == "memory":
@@ -244,7 +243,7 @@ def credit_preload(cgroup: JobCgroup | None, limits: Limits, uid: int) -> tuple[
                     _write(swap, str(memory_bytes))  # raised first: it may never be below the memory limit
                 _write(folder / "memory.limit_in_bytes", str(memory_bytes))
     except (OSError, ValueError) as error:  # the job then has less room than a cold one, never more
-        return rlimits, [f"the preloaded harness's share could not be added to the job's limits ({error})"]
+        return rlimits, [f"the preloaded harness's memory could not be added to the job's limit ({error})"]
     return rlimits, []
 
 

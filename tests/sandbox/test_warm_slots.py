@@ -91,7 +91,7 @@ def test_a_warm_sandbox_waits_empty_then_runs_its_job_as_the_slot_uid(plan, data
     assert seen["stdin"] == "/dev/null" and seen["fds"] == ["0", "1", "2", "3"], "the hand-off pipe is closed"
     assert {"code_dir", "out_dir", "time_limit", "data_dir"} <= set(seen["spec_keys"])
     limits = warm_plan.limits  # the harness lowered the roomy start-up limits to a cold job's (plus its own share)
-    assert limits.max_processes <= seen["nproc"] < limits.max_processes + 64, seen
+    assert seen["nproc"] == limits.max_processes, seen
     assert 2 * limits.memory_mb <= seen["data_mb"] < 3 * limits.memory_mb, seen
     assert not warm.job_dir.exists() and processes_of_uid(UID) == []
 
