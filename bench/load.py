@@ -12,9 +12,10 @@ Prints p50/p95/p99 latency per page, the errors (the open-submission limit and q
 expected outcomes, counted apart) and the machine's load while it ran (this machine has 2 cores, shared with
 everything else that runs on it). Target: p99 under 200 ms on every page, zero errors. Not met on 2 shared cores:
 each join costs two Argon2 hashes (about 0.23 s of CPU each, four threads each), so 200 joins in a minute need
-three quarters of both cores and run up to 128 hashing threads; the pages wait behind them. With the joins spread
-over 120 s, the steady part served 67 requests/s at p50 54-98 ms and p99 1.0-1.6 s (load average 30, mostly other
-work); a page alone costs 6-27 ms (leaderboard the most), mostly PostgreSQL round trips.
+three quarters of both cores and run up to 128 hashing threads; the pages wait behind them (joins p50 8.5 s, the
+other pages p50 about 4 s during the ramp). Once all had joined: 73 requests/s, no error, p50 12-25 ms, p95 62-110
+ms, p99 280-930 ms per page (load average 7 before the run, 33 during it, other work included); one gunicorn
+process uses at most one core. A page alone costs 6-27 ms (the leaderboard the most), mostly PostgreSQL round trips.
 
     .venv/bin/python bench/load.py [--users 200] [--ramp 60] [--steady 120] [--stand-in-slots 4]
         [--database-server postgresql+psycopg://127.0.0.1:5432/test] [--threads 32]
