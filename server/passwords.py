@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 import unicodedata
@@ -28,6 +29,29 @@ def check_password(stored_hash: str | None, password: str) -> bool:
         return _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+_SHARED_KEY = secrets.token_bytes(32)  # this process only: what it remembers is useless anywhere else
+_shared_matches: dict[str, bytes] = {}  # a stored hash -> the HMAC of the password that matched it
+
+
+def check_shared_password(stored_hash: str | None, password: str) -> bool:
+    """For the event password, which a whole room types within minutes: after its first match, the same
+    password is recognised by an HMAC under a per-process key, compared in constant time, so a join costs
+    one Argon2 hash (the new personal password's) instead of two. A wrong password still pays the full
+    Argon2 check; a changed event password has another stored hash, so nothing remembered applies to it."""
+    if not stored_hash or not password:
+        return False
+    digest = hmac.new(_SHARED_KEY, password.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+    known = _shared_matches.get(stored_hash)
+    if known is not None and hmac.compare_digest(known, digest):
+        return True
+    if not check_password(stored_hash, password):
+        return False
+    if len(_shared_matches) >= 8:
+        _shared_matches.clear()
+    _shared_matches[stored_hash] = digest
+    return True
 
 
 def normalise_name(name: str) -> str:

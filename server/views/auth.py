@@ -23,6 +23,7 @@ from server.models import EventSettings, Participant, utcnow
 from server.participants_admin import code_matches, redeem_reset_code
 from server.passwords import (
     check_password,
+    check_shared_password,
     display_name_problem,
     hash_password,
     name_key,
@@ -65,7 +66,7 @@ def join():
         return render_template("auth/join.html")
     settings, form = event_settings(), request.form
     tickets = take_tickets(("address", client_address()))
-    ok = check_password(settings.event_password_hash, form.get("event_password", ""))
+    ok = check_shared_password(settings.event_password_hash, form.get("event_password", ""))
     settle(tickets, ok)
     if not ok:
         return render_template("auth/join.html", errors=["The event password is not right."]), 400
