@@ -76,6 +76,7 @@ class Dispatcher:
         self.wakeup, self.stopping = threading.Event(), threading.Event()
         self.thread = threading.Thread(target=self._run, name="celery-dispatcher", daemon=True)
         self.published = 0  # tickets published by this process (for tests and the log)
+        self.sweeps = 0  # sweeps done by its thread
 
     def start(self) -> None:
         self.thread.start()
@@ -107,6 +108,7 @@ class Dispatcher:
                 if time.monotonic() - last_sweep >= self.interval:
                     last_sweep = time.monotonic()
                     self.sweep()
+                    self.sweeps += 1
             except Exception as error:  # the broker is away: the next sweep republishes what is missing
                 log.warning("publishing job tickets failed (%s); retrying in %.0f s", error, self.interval)
                 last_sweep = time.monotonic()

@@ -56,6 +56,7 @@ def test_submitting_publishes_one_ticket_and_the_sweep_adds_none(celery_app):
     client.get("/exercises")  # the web process's first request starts its dispatcher
     dispatcher = celery_app.extensions["executor"]
     assert isinstance(dispatcher, Dispatcher)
+    wait_for(lambda: dispatcher.sweeps >= 1)  # its first sweep is done (it would count the new job's ticket)
     dispatcher.interval = 3600  # no sweep during this test unless called
     answer = submit_code(client, "cnn-from-scratch", "def train(data):\n    return None\n")
     assert answer.status_code in (302, 303)
