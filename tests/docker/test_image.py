@@ -95,6 +95,7 @@ def test_compose_file_names_web_worker_postgres_and_rabbitmq(services, instance)
     assert any(volume.startswith("/var/run/docker.sock:") for volume in worker["volumes"])
     assert web["environment"]["WORKSHOP_DATABASE_URL"].startswith("postgresql+psycopg://workshop:db@postgres:")
     assert worker["environment"]["WORKSHOP_BROKER_URL"].startswith("amqp://workshop:mq@rabbitmq:")
+    assert web["environment"]["WORKSHOP_EXECUTOR"] == worker["environment"]["WORKSHOP_EXECUTOR"] == "celery"
 
 
 def test_compose_file_refuses_to_start_without_a_secret_key(instance):
@@ -170,8 +171,12 @@ def _participant_token(database_url: str, instance: Path) -> str:
 @pytest.mark.slow
 @pytest.mark.timeout(BUILD_TIMEOUT)
 def test_web_answers_and_a_worker_container_grades_a_submission(engine, built, services, instance, postgres_url):
-    database = {"WORKSHOP_DATABASE_URL": _container_database(postgres_url)}
     port, tag = _free_port(), uuid.uuid4().hex[:6]
+    database = {  # this machine's PostgreSQL and RabbitMQ stand in for the compose file's (no image is pulled)
+        "WORKSHOP_DATABASE_URL": _container_database(postgres_url),
+        "WORKSHOP_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+        "WORKSHOP_CELERY_QUEUE": f"docker-test-{tag}",
+    }
     web, worker = f"web-{tag}", f"worker-{tag}"
     base = f"http://127.0.0.1:{port}"
     try:
@@ -193,6 +198,14 @@ def test_web_answers_and_a_worker_container_grades_a_submission(engine, built, s
         assert sorted(names) == sorted([web, worker]), f"a job container was left: {names}"
     finally:
         engine.docker("rm", "--force", web, worker, check=False)
+        _delete_queue(database["WORKSHOP_BROKER_URL"], database["WORKSHOP_CELERY_QUEUE"])
+
+
+def _delete_queue(broker: str, name: str) -> None:
+    from kombu import Connection, Queue
+
+    with Connection(broker) as connection:
+        Queue(name).bind(connection.default_channel).delete()
 
 
 def _without_gpus(command: list[str]) -> list[str]:
