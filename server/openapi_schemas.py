@@ -106,7 +106,10 @@ SCHEMAS: dict[str, Any] = {
             "traceback": NULLABLE_STRING,
             "public_score": {
                 **NULLABLE_NUMBER,
-                "description": "the exercise's leaderboard metric (`metric` in exercise.toml: roc_auc unless set) on the public part of the test split",
+                "description": (
+                    "the exercise's leaderboard metric (`metric` in exercise.toml: roc_auc unless set) "
+                    "on the public part of the test split"
+                ),
             },
             "metrics": {"type": "object", "description": "metric name to value, once scored"},
             "history": {"type": "array", "items": {"type": "object"}, "description": "one object per epoch"},
