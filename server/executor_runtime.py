@@ -120,13 +120,14 @@ def notify_executor() -> None:
 
 
 def init_app(app: Flask) -> None:
-    app.before_request(functools.partial(_ensure_dispatcher, app))
+    app.before_request(functools.partial(ensure_dispatcher, app))
     if app.config["START_EXECUTOR"] and app.config["EXECUTOR"] != "celery":
         start_executor(app)
 
 
-def _ensure_dispatcher(app: Flask) -> None:
-    """With the Celery executor, the web process publishes; its dispatcher starts with its first request."""
+def ensure_dispatcher(app: Flask) -> None:
+    """With the Celery executor, the web process publishes: its dispatcher starts when gunicorn's worker has
+    booted (``workshop serve``), or with the first request (any other server)."""
     if app.config["EXECUTOR"] == "celery" and "executor" not in app.extensions:
         from server.celery_app import start_dispatcher
 

@@ -115,7 +115,10 @@ def _post_worker_init(app: Flask, slots: int | None, run_slots: bool, gpus: tupl
     """gunicorn's hook that starts the worker slots inside its (single) worker process, after the fork."""
 
     def post_worker_init(_worker) -> None:
+        from server.executor_runtime import ensure_dispatcher
+
         app.extensions["db_engine"].dispose(close=False)
+        ensure_dispatcher(app)  # Celery: republish what a restart left queued without waiting for a request
         if run_slots:
             from server.executor_runtime import start_executor
 

@@ -46,6 +46,9 @@ def gunicorn_settings(app: Flask, user: WebUser, slots: int, gpus: tuple[int, ..
             log.critical("the web worker still has root's uid or a root group; refusing to serve")
             os._exit(3)  # gunicorn's WORKER_BOOT_ERROR: the whole server stops
         app.extensions["db_engine"].dispose(close=False)
+        from server.executor_runtime import ensure_dispatcher
+
+        ensure_dispatcher(app)  # Celery: republish what a restart left queued without waiting for a request
 
     def when_ready(_server) -> None:
         if supervisor is not None:

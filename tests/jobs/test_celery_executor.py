@@ -228,3 +228,40 @@ def test_a_celery_worker_stops_at_once_on_sigterm_even_right_after_it_started(tm
         if worker.poll() is None:
             worker.kill()
         rig.close()
+
+
+@pytest.mark.slow
+@pytest.mark.sandbox  # a root serve: its web workers run as the web user
+def test_a_served_web_process_republishes_queued_jobs_at_boot_before_any_request(tmp_path, data_dir, monkeypatch):
+    """After a restart nobody may have to load a page first: the web worker's boot starts the dispatcher, whose
+    sweep publishes a ticket for the job that waited in the database."""
+    from server import create_app
+    from server.live_instance import free_port, stop_serve, workshop_command
+
+    queue = f"test-boot-{secrets.token_hex(4)}"
+    settings = {
+        "WORKSHOP_INSTANCE_PATH": str(tmp_path / "instance"),
+        "WORKSHOP_DATA_DIR": str(data_dir),
+        "WORKSHOP_EXECUTOR": "celery",
+        "WORKSHOP_CELERY_QUEUE": queue,
+        "WORKSHOP_EVENT_PASSWORD": "boot-event-pass",
+        "WORKSHOP_INSTRUCTOR_PASSWORD": "boot-instructor-pass",
+    }
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    subprocess.run(workshop_command("init"), check=True, capture_output=True, cwd=PROJECT_ROOT)
+    app = create_app()
+    make_submission(app, make_participant(app, "Ada"))
+    dispatcher = Dispatcher(app)
+    assert dispatcher.waiting() == 0
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        workshop_command("serve", "--port", str(free_port()), "--slots", "0"), stdout=log, stderr=log, cwd=PROJECT_ROOT
+    )
+    try:
+        wait_for(lambda: dispatcher.waiting() == 1, timeout=90)  # no HTTP request was made
+    finally:
+        stop_serve(server)
+        log.close()
+        with dispatcher.celery.connection_for_write() as connection:
+            dispatcher.queue.bind(connection.default_channel).delete()
