@@ -80,11 +80,17 @@ def join_in_browser(page, url: str, name: str, password: str = "personal-pass-1"
     page.fill("input[name=password]", password)
     page.fill("input[name=password_confirm]", password)
     page.click("button:has-text('Join')")
-    page.wait_for_url(lambda address: "/join" not in address)  # the join has landed (the click does not wait)
+    # the join has landed (the click does not wait); the document is enough, its scripts and styles may follow
+    page.wait_for_url(lambda address: "/join" not in address, wait_until="domcontentloaded")
 
 
 def instructor_in_browser(page, url: str) -> None:
     page.goto(url + "/instructor/login")
     page.fill("input[name=password]", INSTRUCTOR_PASSWORD)
     page.click("button:has-text('Log in')")
-    page.wait_for_url(lambda address: "/instructor/login" not in address)
+    try:
+        page.wait_for_url(lambda address: "/instructor/login" not in address, wait_until="domcontentloaded")
+    except Exception as error:  # say what the browser shows instead of a bare timeout
+        shot(page, "instructor-login-stuck")
+        shown = page.inner_text("body")[:800]
+        raise AssertionError(f"the instructor login did not land: {page.url}\n{shown}") from error
