@@ -7,45 +7,18 @@ TensorFlow is imported take a fraction of a second, the others import TensorFlow
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from harness_runs import run_harness
 
 from grader.harness import ContractError, check_model, error_message, submission_traceback
-from grader.sandbox import HARNESS
 
 
 def run_job(tmp_path: Path, data_dir: Path, code: str, **spec_options) -> tuple[dict, str]:
     """Run the harness on ``code``; returns its status.json and everything it printed."""
-    code_dir, out_dir, home = tmp_path / "code", tmp_path / "out", tmp_path / "home"
-    for folder in (code_dir, out_dir, home):
-        folder.mkdir(exist_ok=True)
-    (code_dir / "submission.py").write_text(code, encoding="utf-8")
-    spec = {
-        "image_size": 32,
-        "time_limit": 60,
-        "predict_reserve_seconds": 4,
-        "module": "submission",
-        "code_dir": str(code_dir),
-        "data_dir": str(data_dir / "synthetic" / "public"),
-        "out_dir": str(out_dir),
-        "weights_dir": None,
-        **spec_options,
-    }
-    (tmp_path / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-    process = subprocess.run(
-        [sys.executable, "-I", "-B", str(HARNESS), str(tmp_path / "spec.json")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    return json.loads((out_dir / "status.json").read_text()), process.stdout + process.stderr
+    status, out, err = run_harness(tmp_path, data_dir, code, **spec_options)
+    return status, out + err
 
 
 IMPORT_ERROR = "import random\n\nimport keras_helpers_that_do_not_exist\n\ndef train(data):\n    return None\n"

@@ -6,19 +6,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from factories import make_participant, make_submission
+from harness_runs import run_harness
 
 from grader import local_runner
 from grader.data import dataset_paths
 from grader.data.checksum import dataset_checksum
 from grader.grading import GradeResult, GradingSettings, _sandbox_job, grade, limits_for
 from grader.harness import MAX_SEED, choose_seed
-from grader.sandbox import HARNESS
 from server.catalog import catalog
 from server.job_store import DatabaseJobStore, with_dataset_record
 
@@ -46,35 +44,10 @@ def train(data):
 
 def run_seeded(folder: Path, data_dir: Path, seed: int | None) -> tuple[str, str, dict]:
     """The NUMBERS line, the predictions and the status of one harness run with ``seed``."""
-    code_dir, out_dir = folder / "code", folder / "out"
-    code_dir.mkdir(parents=True)
-    out_dir.mkdir()
-    (code_dir / "submission.py").write_text(NUMBERS, encoding="utf-8")
-    spec = {
-        "image_size": 32,
-        "time_limit": 60,
-        "predict_reserve_seconds": 4,
-        "module": "submission",
-        "code_dir": str(code_dir),
-        "data_dir": str(data_dir / "synthetic" / "public"),
-        "out_dir": str(out_dir),
-        "weights_dir": None,
-        "seed": seed,
-    }
-    (folder / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(folder), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-    process = subprocess.run(
-        [sys.executable, "-I", "-B", str(HARNESS), str(folder / "spec.json")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    status = json.loads((out_dir / "status.json").read_text())
-    assert status["ok"], process.stdout[-2000:] + process.stderr[-2000:]
-    numbers = next(line for line in process.stdout.splitlines() if "NUMBERS" in line)
-    return numbers, (out_dir / "predictions.csv").read_text(), status
+    status, out, err = run_harness(folder, data_dir, NUMBERS, timeout=240, seed=seed)
+    assert status["ok"], out[-2000:] + err[-2000:]
+    numbers = next(line for line in out.splitlines() if "NUMBERS" in line)
+    return numbers, (folder / "out" / "predictions.csv").read_text(), status
 
 
 @pytest.mark.slow
