@@ -169,6 +169,14 @@ def test_session_cookie_is_httponly_and_samesite(client):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
+def test_static_files_leave_the_session_cookie_alone(client):
+    """A style still loading from the last page must not bring an old session back over a new one."""
+    join(client)
+    assert "session=" in client.get("/").headers.get("Set-Cookie", "")  # pages refresh the permanent session
+    static = client.get("/static/style.css")
+    assert static.status_code == 200 and "Set-Cookie" not in static.headers
+
+
 def test_passwords_are_stored_hashed(app):
     from sqlalchemy import select
 
