@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from grader.grading import GradeResult, Progress
-from grader.sandbox.locks import SlotLock
 from grader.warm_pool import POOL as WARM_POOL
+from grader.warm_pool import SlotUids
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class ExecutorSettings:
     max_restarts: int = 5  # restarts of one slot within restart_window before it is given up
     restart_window: float = 300
     recheck_seconds: float = 600  # an idle slot checks its sandbox again this often (a failing check pauses it)
+    warm_slots: bool = False  # each slot holds two uids in turn, so its next sandbox warms while a job runs
 
 
 # (sandbox uid) -> (the sandbox holds, why not): a slot's periodic self-check
@@ -211,27 +212,31 @@ class LocalExecutor:
 
     def _slot_loop(self, slot: SlotState) -> None:
         worker = f"{self.worker_name}:{threading.current_thread().name}"
-        with SlotLock() as uid:
-            slot.uid = uid
-            if self.prepare_slot is not None:
-                try:
-                    self.prepare_slot(uid)
-                except Exception:  # the sandbox checks again before each job; a slot does not die of this
-                    log.exception("slot %s: preparing uid %s failed", slot.name, uid)
+        with SlotUids(pair=self.settings.warm_slots, pool=WARM_POOL) as uids:
+            slot.uid = uids.current
+            for uid in uids.uids:
+                self._prepare(slot, uid)
             self._report(slot, "idle", force=True)
             slot.last_check = time.monotonic()  # the executor checked the sandbox before it started
+            while not self.stopping.is_set():
+                if self._paused(slot) or self._recheck(slot, uids.current):
+                    continue
+                ran = self.run_one(worker, uids.current, slot.gpu, slot)
+                if ran:
+                    uids.advance()  # warm slots: the next job's sandbox has been warming under the other uid
+                    slot.uid = uids.current
+                WARM_POOL.refresh(uids.current)  # warm slots: the next job's sandbox waits (if grade planned one)
+                if not ran:
+                    self._report(slot, "idle")
+                    self.wakeup.wait(self.settings.idle_poll_seconds)
+                    self.wakeup.clear()
+
+    def _prepare(self, slot: SlotState, uid: int) -> None:
+        if self.prepare_slot is not None:
             try:
-                while not self.stopping.is_set():
-                    if self._paused(slot) or self._recheck(slot, uid):
-                        continue
-                    ran = self.run_one(worker, uid, slot.gpu, slot)
-                    WARM_POOL.refresh(uid)  # warm slots: the next job's sandbox starts now (if grade planned one)
-                    if not ran:
-                        self._report(slot, "idle")
-                        self.wakeup.wait(self.settings.idle_poll_seconds)
-                        self.wakeup.clear()
-            finally:
-                WARM_POOL.forget(uid)
+                self.prepare_slot(uid)
+            except Exception:  # the sandbox checks again before each job; a slot does not die of this
+                log.exception("slot %s: preparing uid %s failed", slot.name, uid)
 
     def _paused(self, slot: SlotState) -> bool:
         """While paused, wait (a few seconds at a time) and keep saying why; False once the pause is over."""

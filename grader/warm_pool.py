@@ -7,6 +7,11 @@ sandbox from the last plan, and replaces one that waited longer than ``warm_max_
 set or weights changed on disk since it started. A job whose plan differs (another exercise's limits,
 another data set) discards the waiting sandbox and runs in a fresh one. ``workshop grade`` and
 ``exercises check`` never refresh, so they keep running cold.
+
+A busy slot gains too: with warm slots a slot holds two sandbox uids (:class:`SlotUids`) and runs its jobs
+as each in turn. When a job takes its sandbox, the pool starts the next one under the slot's other uid, so
+it imports TensorFlow while the job runs and the job after it starts at once. The two never meet: another
+uid, cgroup and job folder, and the waiting one holds nothing of anyone until its own job arrives.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ import logging
 import os
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.sandbox.bwrap import BwrapSandbox
 from grader.sandbox.limits import Limits, SandboxJob
+from grader.sandbox.locks import SlotLock, pair_uids, partner_uid, unpair_uids
 from grader.sandbox.warm import WarmSandbox
 
 log = logging.getLogger(__name__)
@@ -112,13 +118,24 @@ class WarmPool:
         with self.lock:
             self.plans[plan.uid] = plan
             entry = self.waiting.pop(plan.uid, None)
-        if entry is None:
-            return None
-        key, warm = entry
-        if key == plan.key() and warm.age() <= plan.max_seconds and warm.alive():
-            return warm
-        warm.discard()
-        return None
+        taken = None
+        if entry is not None:
+            key, warm = entry
+            if key == plan.key() and warm.age() <= plan.max_seconds and warm.alive():
+                taken = warm
+            else:
+                warm.discard()
+        self.warm_partner(plan)
+        return taken
+
+    def warm_partner(self, plan: WarmPlan) -> None:
+        """Where the slot holds a second uid: start the slot's next sandbox under it now (the job runs meanwhile)."""
+        partner = partner_uid(plan.uid)
+        if partner is None:
+            return
+        with self.lock:
+            self.plans[partner] = replace(plan, uid=partner)
+        self.refresh(partner)
 
     def refresh(self, uid: int) -> bool:
         """Make sure ``uid``'s next sandbox waits, fresh and matching its plan; True when one waits afterwards."""
@@ -158,6 +175,48 @@ class WarmPool:
         self.discard(uid)
         with self.lock:
             self.plans.pop(uid, None)
+
+
+class SlotUids:
+    """The sandbox uid(s) one slot holds for as long as it runs: one, or with warm slots (``pair``) two, used in
+    turn so that the next job's sandbox warms under the other while a job runs (see the module's docstring)."""
+
+    def __init__(self, pair: bool = False, pool: WarmPool | None = None):
+        self.pair, self.pool = pair, pool
+        self.locks: list[SlotLock] = []
+        self.uids: list[int] = []
+        self.index = 0
+
+    def __enter__(self) -> SlotUids:
+        try:
+            for _ in range(2 if self.pair else 1):
+                lock = SlotLock()
+                self.uids.append(lock.acquire())
+                self.locks.append(lock)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        if len(self.uids) == 2:
+            pair_uids(*self.uids)
+        return self
+
+    @property
+    def current(self) -> int:
+        """The uid the slot's next job runs as."""
+        return self.uids[self.index]
+
+    def advance(self) -> None:
+        """The job ran: the next one runs as the other uid, whose sandbox has been warming meanwhile."""
+        self.index = (self.index + 1) % len(self.uids)
+
+    def __exit__(self, *exc_info) -> None:
+        pool = self.pool or POOL
+        for uid in self.uids:
+            pool.forget(uid)
+        if len(self.uids) == 2:
+            unpair_uids(self.uids[0])
+        for lock in self.locks:
+            lock.release()
 
 
 POOL = WarmPool()  # this process's slots share it (each slot thread touches only its own uid)

@@ -30,7 +30,8 @@ from flask import Flask
 
 from grader.executor import SANDBOX_FAILS, LocalExecutor, SlotReport, SlotState
 from grader.sandbox import SandboxUnavailable
-from grader.sandbox.locks import SlotLock
+from grader.warm_pool import POOL as WARM_POOL
+from grader.warm_pool import SlotUids
 from server.celery_app import TICKET_TASK, make_celery
 
 log = logging.getLogger(__name__)
@@ -50,17 +51,20 @@ class SlotMaker:
 class TicketRunner:
     """What the ticket task does in this process: one claim (fair order) and, if it succeeds, one job."""
 
-    def __init__(self, executor: LocalExecutor, slot: SlotState, uid: int):
-        self.executor, self.slot, self.uid = executor, slot, uid
+    def __init__(self, executor: LocalExecutor, slot: SlotState, uids: SlotUids):
+        self.executor, self.slot, self.uids = executor, slot, uids
         self.worker = slot.name
         self.paused = False  # set when the periodic sandbox check failed: the consumer stops
 
     def run_ticket(self) -> None:
-        if self.executor._recheck(self.slot, self.uid):  # noqa: SLF001 - the slot's own periodic check
+        if self.executor._recheck(self.slot, self.uids.current):  # noqa: SLF001 - the slot's own periodic check
             self.paused = True
             os.kill(os.getpid(), signal.SIGTERM)  # Celery's warm shutdown: stop consuming after this ticket
             raise Reject("this worker's sandbox check failed; another worker takes the ticket", requeue=True)
-        self.executor.run_one(self.worker, self.uid, self.slot.gpu, self.slot)
+        if self.executor.run_one(self.worker, self.uids.current, self.slot.gpu, self.slot):
+            self.uids.advance()  # warm slots: the next job's sandbox has been warming under the other uid
+            self.slot.uid = self.uids.current
+        WARM_POOL.refresh(self.uids.current)  # warm slots: the next ticket's sandbox waits (if grade planned one)
         self.executor._report(self.slot, "idle", force=True)  # noqa: SLF001
 
 
@@ -110,13 +114,14 @@ def _consume(app: Flask, executor: LocalExecutor, index: int, gpu: int | None, s
     slot = SlotState(index=index, gpu=gpu, name=f"{executor.worker_name}:slot-{index}")
     celery = make_celery(app.config)
     celery.task(name=TICKET_TASK, acks_late=True, reject_on_worker_lost=True)(ticket)
-    with SlotLock() as uid:
-        slot.uid = uid
+    with SlotUids(pair=executor.settings.warm_slots, pool=WARM_POOL) as uids:
+        slot.uid = uid = uids.current
         if executor.prepare_slot is not None:
-            executor.prepare_slot(uid)
+            for each in uids.uids:
+                executor.prepare_slot(each)
         slot.last_check = time.monotonic()  # build_executor checked the sandbox
         executor._report(slot, "idle", force=True)  # noqa: SLF001 - the instructor sees the slot at once
-        _runner = TicketRunner(executor, slot, uid)
+        _runner = TicketRunner(executor, slot, uids)
         done = threading.Event()
         beat = threading.Thread(target=_heartbeat, args=(executor, slot, done), name="slot-heartbeat", daemon=True)
         beat.start()

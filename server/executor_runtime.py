@@ -10,9 +10,10 @@ from collections.abc import Callable
 
 from flask import Flask, current_app
 
-from grader.executor import ExecutorSettings, LocalExecutor, SlotLock, get_executor
+from grader.executor import ExecutorSettings, LocalExecutor, get_executor
 from grader.sandbox import SandboxUnavailable, get_sandbox
 from grader.sandbox.check import CheckRow, format_table, run_sandbox_check
+from grader.sandbox.locks import SlotLock
 from server.grading_settings import grading_settings
 from server.job_store import DatabaseJobStore, grade_claimed_job
 
@@ -57,10 +58,17 @@ def build_executor(
         gpus=tuple(gpus),
         lease_seconds=app.config["LEASE_SECONDS"],
         recheck_seconds=app.config["SANDBOX_RECHECK_SECONDS"],
+        warm_slots=warm_slots_apply(app),
     )
     store, grade_job = job_store_for(app, remote)
     health = functools.partial(slot_sandbox_check, app) if app.config["SANDBOX"] != "none" else None
     return executor_class(store, grade_job, settings, functools.partial(prepare_slot, app), health)
+
+
+def warm_slots_apply(app: Flask) -> bool:
+    """Whether this server's worker slots run warm (WORKSHOP_WARM_SLOTS, bwrap only): they then hold two uids."""
+    settings = grading_settings(app, warm=True)
+    return settings.warm_slots and settings.sandbox == "bwrap"
 
 
 def job_store_for(app: Flask, remote: bool | None = None):

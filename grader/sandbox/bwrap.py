@@ -12,7 +12,7 @@ from pathlib import Path
 
 from grader.sandbox.base import IsolatedSandbox
 from grader.sandbox.cgroups import CGROUP_ROOT, CgroupUnavailable, JobCgroup, cgroup_version
-from grader.sandbox.gpus import other_than_slots
+from grader.sandbox.gpus import other_than_slots, other_than_uid
 from grader.sandbox.host import gpu_device_nodes, gpu_holders, sweep_uid, wait_for_gpu_release
 from grader.sandbox.layout import (
     HARNESS,
@@ -26,6 +26,7 @@ from grader.sandbox.layout import (
     write_spec,
 )
 from grader.sandbox.limits import SandboxJob, SandboxResult, SandboxUnavailable
+from grader.sandbox.locks import partner_uid
 from grader.sandbox.mounts import mount_scratch, scratch_dirs, unmount, unmount_stale_scratch
 from grader.sandbox.process import run_contained
 from grader.sandbox.seccomp import filter_fd, memory_file
@@ -131,13 +132,20 @@ class BwrapSandbox(IsolatedSandbox):
         unmount(job.out_dir)
 
     def _gpu_holders_after_wait(self, gpu: int, uid: int | None = None) -> list[int]:
-        """Who holds the GPU after waiting; on a shared GPU (``uid`` given) only this slot's uid and non-jobs count."""
-        if not self.gpu_shared or uid is None:
+        """Who holds the GPU after waiting; on a shared GPU (``uid`` given) only this slot's uid and non-jobs count.
+        The warm sandbox waiting under the slot's other uid (warm slots) never counts: it is not a job yet."""
+        partner = partner_uid(uid)
+        if not self.gpu_shared and partner is None:
             return wait_for_gpu_release(gpu, self.gpu_release_seconds, self.proc, self.dev_dir)
+
+        def counted() -> list[int]:
+            holders = gpu_holders(gpu, self.proc, self.dev_dir)
+            if partner is not None:
+                holders = other_than_uid(holders, partner, self.proc)
+            return other_than_slots(holders, uid, self.proc) if self.gpu_shared else holders
+
         deadline = time.monotonic() + self.gpu_release_seconds
-        while (holders := other_than_slots(gpu_holders(gpu, self.proc, self.dev_dir), uid, self.proc)) and (
-            time.monotonic() < deadline
-        ):
+        while (holders := counted()) and time.monotonic() < deadline:
             time.sleep(0.25)
         return holders
 

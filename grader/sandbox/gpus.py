@@ -146,13 +146,23 @@ def packed(indices: list[int], slots_per_gpu: int) -> tuple[int, ...]:
 def other_than_slots(pids: list[int], uid: int, proc: Path = Path("/proc"), slot_uids: range = SLOT_UIDS) -> list[int]:
     """Of the processes holding a shared GPU, those that count against a job of ``uid`` starting on it:
     everything except the jobs of the other slots (their uids), which hold their own share."""
-    counted = []
+    return [pid for pid, uids in _owners(pids, proc) if not uids or any(o == uid or o not in slot_uids for o in uids)]
+
+
+def other_than_uid(pids: list[int], ignored: int, proc: Path = Path("/proc")) -> list[int]:
+    """Of the processes holding a GPU, all but those of uid ``ignored`` (the slot's other uid, whose waiting warm
+    sandbox has only imported TensorFlow and is not a job: it touches the GPU only once its own job runs)."""
+    return [pid for pid, uids in _owners(pids, proc) if not uids or any(owner != ignored for owner in uids)]
+
+
+def _owners(pids: list[int], proc: Path) -> list[tuple[int, set[int]]]:
+    """(pid, its real, effective, saved and file-system uids) for each process still there."""
+    owners = []
     for pid in pids:
         try:
             status = (proc / str(pid) / "status").read_text()
         except OSError:
             continue  # gone meanwhile
         uids = {int(part) for line in status.splitlines() if line.startswith("Uid:") for part in line.split()[1:]}
-        if not uids or any(owner == uid or owner not in slot_uids for owner in uids):
-            counted.append(pid)
-    return counted
+        owners.append((pid, uids))
+    return owners

@@ -177,3 +177,26 @@ def _held_here() -> set[int]:
     if not hasattr(_THREAD, "uids"):
         _THREAD.uids = set()
     return _THREAD.uids
+
+
+_PARTNERS: dict[int, int] = {}  # a slot with warm sandboxes holds two uids, used in turn (grader/warm_pool.py)
+_PARTNERS_LOCK = threading.Lock()
+
+
+def pair_uids(first: int, second: int) -> None:
+    """Record that one slot holds both uids: the next job's sandbox warms under one while a job runs as the other."""
+    with _PARTNERS_LOCK:
+        _PARTNERS[first], _PARTNERS[second] = second, first
+
+
+def unpair_uids(first: int) -> None:
+    with _PARTNERS_LOCK:
+        second = _PARTNERS.pop(first, None)
+        if second is not None:
+            _PARTNERS.pop(second, None)
+
+
+def partner_uid(uid: int | None) -> int | None:
+    """The other uid of ``uid``'s slot (None: the slot holds one uid)."""
+    with _PARTNERS_LOCK:
+        return _PARTNERS.get(uid) if uid is not None else None

@@ -256,7 +256,8 @@ def test_a_slot_that_runs_again_removes_the_containers_its_killed_worker_left(do
 @pytest.mark.slow
 def test_a_starting_slot_removes_its_uids_leftovers_before_any_job(docker_engine, app, monkeypatch):
     """`workshop worker` started again after a SIGKILL: its slot cleans up at once, even with an empty queue."""
-    from grader.executor import ExecutorSettings, LocalExecutor, SlotLock
+    from grader.executor import ExecutorSettings, LocalExecutor
+    from grader.sandbox.locks import SlotLock
     from server.executor_runtime import prepare_slot
     from server.job_store import DatabaseJobStore
 

@@ -188,3 +188,56 @@ def test_an_idle_slot_warms_its_next_sandbox_and_the_next_job_uses_it(app, data_
     assert all(facts(result.log)["tensorflow_loaded"] for result in results)
     assert pool.started >= 1, "the slot started the second job's sandbox before the job was claimed"
     assert pool.waiting == {} and pool.plans == {}, "a stopped slot leaves no warm sandbox behind"
+
+
+@pytest.mark.slow  # two jobs back to back through a real worker slot
+@pytest.mark.sandbox
+def test_a_busy_slot_warms_the_next_sandbox_under_its_other_uid_while_a_job_runs(app, data_dir, tmp_path, monkeypatch):
+    import threading
+
+    from grader.executor import ClaimedJob, ExecutorSettings, LocalExecutor
+
+    pool = WarmPool()
+    monkeypatch.setattr("grader.grading.POOL", pool)
+    monkeypatch.setattr("grader.executor.WARM_POOL", pool)
+    exercise = catalog(app)["cnn-from-scratch"]
+    settings = GradingSettings(sandbox="bwrap", work_dir=tmp_path, warm_slots=True)
+    dataset = dataset_paths(data_dir, "synthetic")
+    queue, results, waiting_during, done = [REPORTER, REPORTER, REPORTER], [], [], threading.Event()
+
+    class Store:  # a backlog: the next job is there as soon as the slot asks
+        def claim_next_job(self, worker, lease_seconds):
+            return ClaimedJob(len(results), "t", queue.pop(0), "cnn-from-scratch", "synthetic") if queue else None
+
+        def record_result(self, job, result):
+            waiting_during.append(set(pool.waiting))  # which uids had a sandbox waiting when the job ended
+            results.append(result)
+            if len(results) == 3:
+                done.set()
+            return True
+
+        def renew_lease(self, *args):
+            return True
+
+        def report_progress(self, *args): ...
+        def report_slot(self, *args): ...
+        def release_job(self, *args): ...
+        def fail_job(self, *args):
+            return True
+
+    def grade_job(job, uid, on_progress, gpu):
+        return grade(job.code, exercise, dataset, settings, time_limit=30, uid=uid, on_progress=on_progress)
+
+    executor = LocalExecutor(Store(), grade_job, ExecutorSettings(slots=1, idle_poll_seconds=0.1, warm_slots=True))
+    executor.start()
+    try:
+        assert done.wait(300), results
+    finally:
+        executor.stop(timeout=60)
+    uids = [facts(result.log)["uid"] for result in results]
+    assert uids[0] != uids[1] and uids[0] == uids[2], f"the slot's jobs take its two uids in turn: {uids}"
+    for ran_as, waiting in zip(uids, waiting_during, strict=True):
+        other = uids[1] if ran_as == uids[0] else uids[0]
+        assert other in waiting and ran_as not in waiting, f"job as {ran_as}: the next sandbox waits as {other}"
+    assert pool.waiting == {} and pool.plans == {}, "a stopped slot leaves no warm sandbox behind"
+    assert processes_of_uid(uids[0]) == [] and processes_of_uid(uids[1]) == []
