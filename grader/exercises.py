@@ -80,6 +80,7 @@ class Exercise:
     path: Path = field(compare=False)
     quota: Quota | None = None  # the default; the instructor can change it during the event
     metric: str = DEFAULT_METRIC  # the leaderboard's metric: public_score/private_score (a key of METRICS)
+    gpu_memory_mb: int | None = None  # a job's GPU memory where jobs share a GPU (None: the GPU's share)
 
     @property
     def metric_label(self) -> str:
@@ -120,8 +121,14 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str, object]] = {
     "summary": (str, "a string", ""),
     "quota": (dict, 'a table { count = 5, per = "1h" }', None),
     "metric": (str, "one of " + ", ".join(repr(key) for key in METRICS), DEFAULT_METRIC),
+    "gpu_memory_mb": (int, "megabytes of GPU memory, an integer between 256 and 1048576", None),
 }
-_RANGES = {"image_size": (16, 512), "time_limit": (10, 7200), "memory_limit_mb": (256, 262144)}
+_RANGES = {
+    "image_size": (16, 512),
+    "time_limit": (10, 7200),
+    "memory_limit_mb": (256, 262144),
+    "gpu_memory_mb": (256, 1048576),
+}
 
 
 def _check_field(name: str, value: object, where: str) -> list[str]:
@@ -208,6 +215,7 @@ def load_exercise(folder: Path) -> Exercise:
         path=folder,
         quota=Quota.parse(values["quota"]) if values["quota"] is not None else None,
         metric=str(values["metric"]),
+        gpu_memory_mb=int(values["gpu_memory_mb"]) if values["gpu_memory_mb"] is not None else None,
     )
 
 

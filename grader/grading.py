@@ -333,7 +333,7 @@ def _sandbox_job(
 
 def _gpu_memory_mb(exercise: Exercise, settings: GradingSettings, gpu: int | None) -> int | None:
     """The job's GPU memory cap: the exercise's ``gpu_memory_mb``, or its GPU's share; None on a whole GPU."""
-    wanted = getattr(exercise, "gpu_memory_mb", None)
+    wanted = exercise.gpu_memory_mb
     if gpu is None or (settings.slots_per_gpu <= 1 and not wanted):
         return None
     try:

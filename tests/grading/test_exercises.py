@@ -22,6 +22,21 @@ def test_example_spec_is_a_valid_exercise(tmp_path):
     for name in ("README.md", "starter.py", "solution.py"):
         (folder / name).write_text("def train(data): ...\n")
     assert load_exercise(folder).title == "A small CNN from scratch"
+    assert load_exercise(folder).gpu_memory_mb is None  # commented out in the example: the GPU's share
+
+
+def test_gpu_memory_mb_is_read_and_checked(tmp_path):
+    folder = tmp_path / "packed"
+    folder.mkdir()
+    for name in ("README.md", "starter.py", "solution.py"):
+        (folder / name).write_text("def train(data): ...\n")
+    base = 'title = "T"\norder = 1\nimage_size = 64\ntime_limit = 60\nscore_band = [0.5, 0.9]\n'
+    (folder / "exercise.toml").write_text(base + "gpu_memory_mb = 8000\n")
+    assert load_exercise(folder).gpu_memory_mb == 8000
+    for bad in ("100", '"8 GB"', "true"):
+        (folder / "exercise.toml").write_text(base + f"gpu_memory_mb = {bad}\n")
+        with pytest.raises(ExerciseError, match="field 'gpu_memory_mb' must be megabytes of GPU memory"):
+            load_exercise(folder)
 
 
 def test_loader_reports_every_problem_with_file_and_field(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import types
@@ -81,6 +82,26 @@ def test_only_other_slots_jobs_may_hold_a_shared_gpu(tmp_path, monkeypatch):
         alone._require_free_gpu(0, 61003)  # one slot per GPU: anything holding it blocks the job
 
 
+def test_the_slots_other_uid_never_blocks_its_gpu(tmp_path, monkeypatch):
+    """Warm slots: the sandbox waiting under the slot's other uid is not a job; anything else still blocks."""
+    from grader.sandbox.locks import pair_uids, partner_uid, unpair_uids
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    proc = fake_holders(tmp_path, {10: 61005})
+    alone = BwrapSandbox(dev_dir=tmp_path / "dev", proc=proc, gpu_release_seconds=0)
+    with pytest.raises(SandboxUnavailable, match=r"processes \[10\]"):
+        alone._require_free_gpu(0, 61004)  # not yet a pair: 61005 is someone else
+    pair_uids(61004, 61005)
+    try:
+        assert partner_uid(61005) == 61004
+        alone._require_free_gpu(0, 61004)  # only its own slot's waiting sandbox holds it: free
+        with pytest.raises(SandboxUnavailable, match=r"processes \[10\]"):
+            alone._require_free_gpu(0, 61006)  # any other slot is blocked by it
+    finally:
+        unpair_uids(61004)
+    assert partner_uid(61004) is None and partner_uid(61005) is None
+
+
 def test_a_root_process_on_a_shared_gpu_still_blocks_a_job(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     proc = fake_holders(tmp_path, {10: 0})
@@ -100,6 +121,10 @@ def test_a_packed_job_is_told_its_cap(app, data_dir, tmp_path, monkeypatch):
 
     assert spec(GradingSettings(slots_per_gpu=2), 1) == 143771 // 2
     assert spec(GradingSettings(), 1) is None and spec(GradingSettings(slots_per_gpu=2), None) is None
+    exercise = dataclasses.replace(exercise, gpu_memory_mb=8000)  # exercise.toml's gpu_memory_mb
+    assert spec(GradingSettings(slots_per_gpu=2), 1) == 8000 and spec(GradingSettings(), 1) == 8000
+    exercise = dataclasses.replace(exercise, gpu_memory_mb=200000)
+    assert spec(GradingSettings(slots_per_gpu=2), 1) == 143771 // 2  # never more than the GPU's share
 
 
 def test_the_harness_caps_tensorflows_view_of_the_gpu_before_using_it(monkeypatch):
