@@ -200,6 +200,13 @@ class SlotUids:
             pair_uids(*self.uids)
         return self
 
+    @classmethod
+    def held(cls, *uids: int) -> SlotUids:
+        """Uids the caller holds already (no locks taken or released here), e.g. a test's."""
+        made = cls(pair=len(uids) == 2)
+        made.uids = list(uids)
+        return made
+
     @property
     def current(self) -> int:
         """The uid the slot's next job runs as."""

@@ -17,6 +17,7 @@ from paths import PROJECT_ROOT
 
 from grader.executor import ExecutorSettings, LocalExecutor, SlotState
 from grader.grading import GradeResult
+from grader.warm_pool import SlotUids
 from server.celery_app import Dispatcher, make_celery
 from server.celery_worker import TicketRunner
 from server.db import new_session
@@ -111,7 +112,7 @@ def ticket_runner(app, graded: list) -> TicketRunner:
         return GradeResult(status="done", public_score=0.5, private_score=0.5)
 
     executor = LocalExecutor(DatabaseJobStore(app), grade, ExecutorSettings(heartbeat_seconds=0))
-    return TicketRunner(executor, SlotState(index=0, gpu=None, name="host:1:slot-0"), uid=1000)
+    return TicketRunner(executor, SlotState(index=0, gpu=None, name="host:1:slot-0"), SlotUids.held(1000))
 
 
 def test_a_redelivered_ticket_never_runs_a_job_twice_and_a_cancelled_job_never_starts(celery_app):
