@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: demo test test-deps test-postgres lint format system-deps install clean docker-base docker-image
+.PHONY: demo test test-deps test-postgres test-warm lint format system-deps install clean docker-base docker-image
 
 # System packages: bubblewrap (the sandbox) and python3-venv, through apt when missing and root.
 system-deps:
@@ -118,6 +118,11 @@ POSTGRES_URL ?= postgresql+psycopg://127.0.0.1:5432/test
 test-postgres: test-deps
 	WORKSHOP_DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest -p no:cacheprovider \
 	  -m "not slow and not sandbox and not browser and not hostile" tests/web tests/event tests/jobs tests/cli tests/data
+
+# The hostile suite again with warm slots (every job in a sandbox started before it, TensorFlow imported):
+# isolation must hold exactly as cold. .ci/run runs it after `make test`.
+test-warm: test-deps
+	WORKSHOP_WARM_SLOTS=1 $(BIN)/python -m pytest -p no:cacheprovider tests/hostile
 
 lint: install
 	$(BIN)/ruff check .

@@ -52,8 +52,8 @@ def defaults(instance_path: str) -> dict:
         "PERMANENT_SESSION_LIFETIME": 12 * 3600,
         "WTF_CSRF_TIME_LIMIT": None,
         "LEASE_SECONDS": 60,
-        # warm slots: an idle worker slot has its next sandbox started, TensorFlow imported (bwrap only; 1/0)
-        "WARM_SLOTS": False,
+        # warm slots: a worker slot's next sandbox is started ahead, TensorFlow imported (bwrap only; 0 turns off)
+        "WARM_SLOTS": True,
         "WARM_MAX_SECONDS": 600,  # a warm sandbox that waited longer is replaced by a fresh one
         "SLOTS_PER_GPU": 1,  # --slots-per-gpu: jobs sharing one GPU, each with a share of its memory
         "SANDBOX_RECHECK_SECONDS": 600,  # each idle worker slot checks its sandbox again this often; failing: paused

@@ -51,14 +51,24 @@ def test_warm_argv_hands_the_harness_its_pipes_before_the_spec():
     assert warm_argv(argv, 7, 8)[-5:] == ["/opt/workshop/harness.py", "--warm", "7", "8", "/job/spec.json"]
 
 
-def test_the_switch_is_off_unless_asked_and_the_cli_stays_cold(app):
-    assert warm_slots_default({}) is False
+def test_the_servers_slots_run_warm_by_default_and_the_cli_stays_cold(app, monkeypatch, tmp_path):
+    from server import create_app
+    from server.executor_runtime import warm_slots_apply
+
+    assert warm_slots_default({}) is False  # GradingSettings alone (tests, benchmarks): cold unless asked
     assert warm_slots_default({"WORKSHOP_WARM_SLOTS": "1"}) is True
     assert all(switch_on(value) for value in (True, 1, "1", "on", "true"))
     assert not any(switch_on(value) for value in (False, 0, "0", "off", ""))
-    app.config["WARM_SLOTS"] = True
-    assert grading_settings(app).warm_slots is False  # `workshop grade`, `exercises check`
-    assert grading_settings(app, warm=True).warm_slots is True  # worker slots
+    monkeypatch.delenv("WORKSHOP_WARM_SLOTS", raising=False)
+    monkeypatch.setenv("WORKSHOP_INSTANCE_PATH", str(tmp_path))
+    fresh = create_app()
+    assert grading_settings(fresh, warm=True).warm_slots is True  # worker slots: on by default
+    assert warm_slots_apply(fresh) is True
+    assert grading_settings(fresh).warm_slots is False  # `workshop grade`, `exercises check`
+    fresh.config["SANDBOX"] = "docker"
+    assert warm_slots_apply(fresh) is False  # bwrap only
+    monkeypatch.setenv("WORKSHOP_WARM_SLOTS", "0")
+    assert grading_settings(create_app(), warm=True).warm_slots is False  # turned off
 
 
 @pytest.fixture
