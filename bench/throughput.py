@@ -14,11 +14,13 @@ trains a small CNN for a few epochs) it queues M submissions at once and prints:
 
 With ``--gpus 0 --slots-per-gpu 1,2,4`` (a GPU host) it runs the rows for 1, 2 and 4 slots on that GPU.
 
-Measured on the 2-core development VM, one slot, 4 jobs a row (import tensorflow: 4.1 s): trivial submission on
-an idle slot, cold 5.4 s (1.32x), warm 1.4 s (0.34x; target <= 0.5). With a backlog every slot was busy 0.99-1.00
-of the time, cold and warm; per job beyond its own run time cold 4.6 s, warm 5.3 s (trivial) and 4.5 / 4.8 s
-(short TensorFlow job): with a backlog the next sandbox of a slot can start only once the previous job's uid is
-swept, so warm slots help the idle slot, not the saturated one (760 / 648 and 540 / 424 jobs per hour).
+Measured on the 2-core development VM, one slot, 4 jobs a row, in one run (import tensorflow: 8.1 s, the
+machine shared with nothing else): trivial submission on an idle slot, cold 7.8 s (0.97x), warm 1.8 s (0.22x;
+target <= 0.5). With a backlog the slot was busy 1.00 of the time, cold and warm; warm slots run a busy slot's
+jobs as two uids in turn, so the next sandbox imports TensorFlow while a job runs: trivial 482 -> 787 jobs per
+hour, short TensorFlow job 278 -> 418 jobs per hour; time per job beyond its own run time (median) 7.2 -> 4.0 s
+and 7.8 -> 1.5 s (the trivial job ends before the next sandbox has finished importing). A waiting warm
+sandbox held about 610 MB (resident, ps).
 Usage (root, bubblewrap): .venv/bin/python bench/throughput.py [--jobs 6] [--slots 1] [--modes cold,warm]
 """
 
@@ -119,7 +121,7 @@ class Queue:
 def run_queue(codes: list[str], settings: GradingSettings, slots: int, gpus: tuple[int, ...], exercise, dataset):
     """Queue ``codes`` at once on fresh slots; returns the queue with its times (and the slots' busy time)."""
     queue = Queue(codes)
-    busy: dict[int, float] = {}
+    busy: dict[str, float] = {}  # per slot (its thread): a warm slot runs its jobs as two uids in turn
 
     graded = _grader(settings, exercise, dataset)
 
@@ -128,9 +130,11 @@ def run_queue(codes: list[str], settings: GradingSettings, slots: int, gpus: tup
         try:
             return graded(job, uid, on_progress, gpu)
         finally:
-            busy[uid] = busy.get(uid, 0.0) + time.monotonic() - started
+            slot = threading.current_thread().name
+            busy[slot] = busy.get(slot, 0.0) + time.monotonic() - started
 
-    executor = LocalExecutor(queue, grade_job, ExecutorSettings(slots=slots, gpus=gpus, idle_poll_seconds=0.05))
+    executor_settings = ExecutorSettings(slots=slots, gpus=gpus, idle_poll_seconds=0.05, warm_slots=settings.warm_slots)
+    executor = LocalExecutor(queue, grade_job, executor_settings)
     executor.start()
     try:
         queue.submit_all()
@@ -141,12 +145,12 @@ def run_queue(codes: list[str], settings: GradingSettings, slots: int, gpus: tup
     return queue, busy
 
 
-def report(label: str, queue: Queue, busy: dict[int, float]) -> None:
+def report(label: str, queue: Queue, busy: dict[str, float]) -> None:
     wall = max(queue.finished.values()) - min(queue.submitted.values())
     failed = [key for key, result in queue.results.items() if result is None or result.status != "done"]
     own = {key: float(result.run_info.get("train_seconds", 0)) for key, result in queue.results.items() if result}
     beyond = [queue.finished[key] - queue.claimed[key] - own.get(key, 0.0) for key in queue.finished]
-    fractions = ", ".join(f"{busy[uid] / wall:.2f}" for uid in sorted(busy))
+    fractions = ", ".join(f"{busy[slot] / wall:.2f}" for slot in sorted(busy))
     print(
         f"{label:26} {len(queue.finished) / wall * 3600:7.0f} jobs/h  busy [{fractions}]  "
         f"beyond own run time: median {statistics.median(beyond):5.1f} s  "
@@ -161,7 +165,8 @@ def report(label: str, queue: Queue, busy: dict[int, float]) -> None:
 def idle_submit_to_score(settings, slots, exercise, dataset) -> float:
     """One trivial submission to an idle slot (its warm sandbox, if any, is ready): submit to score, seconds."""
     queue = Queue([TRIVIAL])
-    executor = LocalExecutor(queue, _grader(settings, exercise, dataset), ExecutorSettings(slots=1))
+    executor_settings = ExecutorSettings(slots=1, warm_slots=settings.warm_slots)
+    executor = LocalExecutor(queue, _grader(settings, exercise, dataset), executor_settings)
     executor.start()
     try:
         time.sleep(2)  # the slot starts (and plans nothing yet)
