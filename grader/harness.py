@@ -627,8 +627,9 @@ def cpu_model() -> str:
 def wait_warm(go_fd: int, ready_fd: int) -> bool:
     """A warm start: import NumPy, TensorFlow and Keras, say so on ``ready_fd``, then wait for the job.
 
-    The host writes the job's code and spec into the (still empty) folders bound here, then ``go NPROC DATA``
-    on the pipe ``go_fd`` (the job's process and data-segment limits, which the harness lowers its own to);
+    The host writes the job's code and spec into the (still empty) folders bound here, then ``go NPROC DATA CPU``
+    on the pipe ``go_fd`` (the job's process, data-segment and CPU-time limits, which the harness lowers its own
+    to; the CPU time its imports took is added, as a cold job's imports come out of its own limit);
     anything else (end of file: the warm sandbox was discarded) ends the harness quietly.
     Both pipes are closed before the submission runs, and the job's clock starts only after the hand-off.
     """
@@ -644,14 +645,17 @@ def wait_warm(go_fd: int, ready_fd: int) -> bool:
     os.close(ready_fd)
     with os.fdopen(go_fd, "rb") as handle:
         words = handle.readline(64).split()
-    if len(words) != 3 or words[0] != b"go":
+    if len(words) != 4 or words[0] != b"go":
         return False
     import resource
 
     # the sandbox started with room for these imports; the job gets exactly a cold job's process and data limits
-    processes, data = int(words[1]), int(words[2])
+    processes, data, cpu = int(words[1]), int(words[2]), int(words[3])
     resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
     resource.setrlimit(resource.RLIMIT_DATA, (data, data))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu += int(usage.ru_utime + usage.ru_stime) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     return True
 
 

@@ -70,11 +70,14 @@ class WarmPlan:
     max_seconds: float = 600
 
     def key(self) -> tuple:
-        """Equal keys: a sandbox started for one plan serves the other (data and weights unchanged on disk)."""
+        """Equal keys: a sandbox started for one plan serves the other (data and weights unchanged on disk).
+
+        The limits the host applies only from the hand-off on (the wall clock, the log's size, the CPU time,
+        which the harness sets then) do not count, so exercises that differ only in their time limit share."""
         weights = self.weights_dir if self.weights_dir is not None and self.weights_dir.is_dir() else None
         return (
             type(self.backend),
-            self.limits,
+            replace(self.limits, wall_seconds=0, log_head_bytes=0, log_tail_bytes=0, kill_grace_seconds=0),
             str(self.data_dir),
             fingerprint(self.data_dir),
             str(weights),

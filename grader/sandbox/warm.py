@@ -25,11 +25,13 @@ from grader.sandbox.bwrap import BwrapSandbox, _sweep_note, _write_identity_file
 from grader.sandbox.cgroups import JobCgroup, _write
 from grader.sandbox.host import sweep_uid
 from grader.sandbox.layout import HARNESS, inside_spec
-from grader.sandbox.limits import Limits, SandboxJob, SandboxResult
+from grader.sandbox.limits import Limits, SandboxJob, SandboxResult, job_cpus
 from grader.sandbox.locks import SlotLock
 from grader.sandbox.mounts import mount_scratch, scratch_dirs, unmount, unmount_stale_scratch
 from grader.sandbox.process import LogCapture, _child_setup, _drain, _finish_cgroup, _kill_tree, _start, _wait_for_exit
 from grader.sandbox.seccomp import filter_fd, memory_file
+
+MAX_WALL_SECONDS = 7200 + 600  # the longest time limit an exercise may set, and more: a waiting sandbox's CPU rlimit
 
 
 class WarmLost(Exception):
@@ -94,8 +96,12 @@ class WarmSandbox:
             arguments = memory_file(b"".join(os.fsencode(arg) + b"\0" for arg in argv[1:split]))
             launch = [argv[0], "--args", str(arguments), *argv[split:]]
             # rlimits with room for the preloaded harness; it lowers them to the job's before the job runs
+            # (the CPU time too: the sandbox may serve a job of another exercise, with a longer time limit)
             roomy = replace(
-                job.limits, max_processes=job.limits.max_processes + 256, memory_mb=job.limits.memory_mb * 4
+                job.limits,
+                max_processes=job.limits.max_processes + 256,
+                memory_mb=job.limits.memory_mb * 4,
+                wall_seconds=MAX_WALL_SECONDS,
             )
             prepare = _child_setup(roomy, self.cgroup, True)
             self.process = _start(
@@ -136,7 +142,7 @@ class WarmSandbox:
             self.capture = LogCapture(job.limits.log_head_bytes, job.limits.log_tail_bytes)  # the job's log only
             handed = time.monotonic()
             try:
-                os.write(self.go_fd, b"go %d %d\n" % rlimits)
+                os.write(self.go_fd, b"go %d %d %d\n" % rlimits)
             except BrokenPipeError:
                 self.discard()
                 raise WarmLost("the warm sandbox closed its pipe before the job arrived") from None
@@ -218,9 +224,10 @@ class _Relay:
         self.warm.capture.feed(chunk)
 
 
-def credit_preload(cgroup: JobCgroup | None, limits: Limits, uid: int) -> tuple[tuple[int, int], list[str]]:
-    """At the hand-off: the (RLIMIT_NPROC, RLIMIT_DATA) the harness sets for itself before the job runs, and the
-    preloaded harness's memory (TensorFlow's, before any participant code ran) added to the cgroup's limit.
+def credit_preload(cgroup: JobCgroup | None, limits: Limits, uid: int) -> tuple[tuple[int, int, int], list[str]]:
+    """At the hand-off: the (RLIMIT_NPROC, RLIMIT_DATA, RLIMIT_CPU) the harness sets for itself before the job
+    runs (it adds the CPU time its imports took), and the preloaded harness's memory (TensorFlow's, before any
+    participant code ran) added to the cgroup's limit.
 
     Processes are a cold job's exactly (the harness's few threads count, as a cold job's TensorFlow threads do);
     the data segment and memory already taken by the preloaded frameworks are added, so that the job has the
@@ -228,7 +235,8 @@ def credit_preload(cgroup: JobCgroup | None, limits: Limits, uid: int) -> tuple[
     """
     data = 2 * limits.memory_mb * 1024 * 1024  # as process._set_rlimits
     harness = _harness_status(cgroup, uid) if cgroup is not None else {}
-    rlimits = (limits.max_processes, data + int(harness.get("VmData", "0 kB").split()[0]) * 1024)
+    cpu = int(limits.wall_seconds * job_cpus(limits)) + 10  # as process._set_rlimits
+    rlimits = (limits.max_processes, data + int(harness.get("VmData", "0 kB").split()[0]) * 1024, cpu)
     if cgroup is None:
         return rlimits, []
     try:

@@ -14,6 +14,7 @@ import pytest
 from grader.data import dataset_paths
 from grader.grading import GradingSettings, grade, limits_for, warm_slots_default
 from grader.sandbox import BwrapSandbox, processes_of_uid
+from grader.sandbox.limits import job_cpus
 from grader.sandbox.warm import warm_argv
 from grader.warm_pool import WarmPlan, WarmPool
 from server.catalog import catalog
@@ -28,6 +29,7 @@ import json, os, resource, sys
 facts = {
     "nproc": resource.getrlimit(resource.RLIMIT_NPROC)[1],
     "data_mb": resource.getrlimit(resource.RLIMIT_DATA)[1] // 2**20,
+    "cpu_seconds": resource.getrlimit(resource.RLIMIT_CPU)[1],
     "uid": os.getuid(),
     "stdin": os.readlink("/proc/self/fd/0"),
     "fds": sorted(os.listdir("/proc/self/fd")),
@@ -103,6 +105,8 @@ def test_a_warm_sandbox_waits_empty_then_runs_its_job_as_the_slot_uid(plan, data
     limits = warm_plan.limits  # the harness lowered the roomy start-up limits to a cold job's (plus its own share)
     assert seen["nproc"] == limits.max_processes, seen
     assert 2 * limits.memory_mb <= seen["data_mb"] < 3 * limits.memory_mb, seen
+    cold_cpu = int(limits.wall_seconds * job_cpus(limits)) + 10 + 5  # a cold job's hard RLIMIT_CPU
+    assert cold_cpu < seen["cpu_seconds"] <= cold_cpu + 120, seen  # plus what the imports took, no more
     assert not warm.job_dir.exists() and processes_of_uid(UID) == []
 
 
@@ -141,10 +145,16 @@ def test_a_stale_or_outdated_warm_sandbox_is_replaced(plan, tmp_path):
         assert second is not first and not first.job_dir.exists()
         pool.plans[UID] = replace(warm_plan, max_seconds=0)  # waited too long
         assert pool.take(pool.plans[UID]) is None and not second.job_dir.exists()
-        other = replace(warm_plan, limits=replace(warm_plan.limits, memory_mb=1024))
+        pool.plans[UID] = warm_plan
         pool.refresh(UID)
         third = pool.waiting[UID][1]
-        assert pool.take(other) is None and not third.job_dir.exists()  # another exercise's limits
+        longer = replace(warm_plan, limits=replace(warm_plan.limits, wall_seconds=warm_plan.limits.wall_seconds + 60))
+        assert pool.take(longer) is third  # another time limit: applied at the hand-off, so it serves
+        third.discard()
+        other = replace(warm_plan, limits=replace(warm_plan.limits, memory_mb=1024))
+        pool.refresh(UID)
+        fourth = pool.waiting[UID][1]
+        assert pool.take(other) is None and not fourth.job_dir.exists()  # another exercise's memory
     finally:
         pool.forget(UID)
     assert processes_of_uid(UID) == []
