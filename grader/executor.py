@@ -131,10 +131,12 @@ class LocalExecutor:
         settings: ExecutorSettings,
         prepare_slot: Callable[[int], None] | None = None,
         health_check: HealthCheck | None = None,
+        plan_warm: Callable[[int, int | None], None] | None = None,
     ):
         self.store, self.grade_job, self.settings = store, grade_job, settings
         self.prepare_slot = prepare_slot  # run once a slot holds its uid (e.g. remove a killed worker's containers)
         self.health_check = health_check  # run by an idle slot every recheck_seconds with its own uid
+        self.plan_warm = plan_warm  # (uid, GPU): plan a warm slot's first sandbox, so it warms before any job
         self.stopping = threading.Event()
         self.wakeup = threading.Event()
         self.failed = threading.Event()  # set when no slot could be kept alive
@@ -216,6 +218,7 @@ class LocalExecutor:
             slot.uid = uids.current
             for uid in uids.uids:
                 self._prepare(slot, uid)
+            self.plan_first_sandbox(slot, uids.current)
             self._report(slot, "idle", force=True)
             slot.last_check = time.monotonic()  # the executor checked the sandbox before it started
             while not self.stopping.is_set():
@@ -230,6 +233,14 @@ class LocalExecutor:
                     self._report(slot, "idle")
                     self.wakeup.wait(self.settings.idle_poll_seconds)
                     self.wakeup.clear()
+
+    def plan_first_sandbox(self, slot: SlotState, uid: int) -> None:
+        """Warm slots: the idle slot starts its first sandbox before any job (the pool's refresh starts it)."""
+        if self.settings.warm_slots and self.plan_warm is not None:
+            try:
+                self.plan_warm(uid, slot.gpu)
+            except Exception:  # the first job then runs cold; a slot does not die of this
+                log.exception("slot %s: planning its first warm sandbox failed", slot.name)
 
     def _prepare(self, slot: SlotState, uid: int) -> None:
         if self.prepare_slot is not None:

@@ -290,10 +290,9 @@ def _warm_sandbox(
     settings: GradingSettings, backend: Sandbox, limits: Limits, dataset: DatasetPaths, uid: int, gpu: int | None
 ) -> WarmSandbox | None:
     """With warm slots (bwrap): the slot's waiting sandbox when it matches this job, else one started now."""
-    if not settings.warm_slots or not isinstance(backend, BwrapSandbox) or limits.memory_mb < WARM_MIN_MEMORY_MB:
+    plan = _warm_plan(settings, backend, limits, dataset, uid, gpu)
+    if plan is None:
         return None
-    plan = WarmPlan(backend, settings.jobs_dir, limits, dataset.public, settings.weights_dir, uid, gpu)
-    plan = replace(plan, max_seconds=settings.warm_max_seconds)
     warm = POOL.take(plan)
     if warm is not None:
         return warm
@@ -301,6 +300,25 @@ def _warm_sandbox(
         return plan.start()  # no head start, but the same path as a slot's warm job
     except SandboxUnavailable:  # the cold run that follows says why, as an infrastructure failure
         return None
+
+
+def _warm_plan(
+    settings: GradingSettings, backend: Sandbox, limits: Limits, dataset: DatasetPaths, uid: int, gpu: int | None
+) -> WarmPlan | None:
+    """How a warm sandbox for such a job starts; None where jobs run cold (off, not bwrap, under 1 GB)."""
+    if not settings.warm_slots or not isinstance(backend, BwrapSandbox) or limits.memory_mb < WARM_MIN_MEMORY_MB:
+        return None
+    plan = WarmPlan(backend, settings.jobs_dir, limits, dataset.public, settings.weights_dir, uid, gpu)
+    return replace(plan, max_seconds=settings.warm_max_seconds)
+
+
+def plan_warm_slot(exercise: Exercise, dataset: DatasetPaths, settings: GradingSettings, uid: int, gpu=None) -> bool:
+    """Before a slot's first job: plan its warm sandbox as for a job of ``exercise`` on ``dataset``, so that the
+    idle slot starts it at once (its first job need not run cold). False where that job would run cold."""
+    if not dataset.public.is_dir():
+        return False
+    plan = _warm_plan(settings, settings.backend(), limits_for(exercise), dataset, uid, gpu)
+    return plan is not None and POOL.plan(plan)
 
 
 def _sandbox_job(

@@ -20,6 +20,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from grader.sandbox.locks import SlotLock, pair_uids, partner_uid, unpair_uids
 from grader.sandbox.warm import WarmSandbox
 
 log = logging.getLogger(__name__)
+RETRY_SECONDS = 60  # after a warm sandbox failed to start, its slot runs cold this long before trying again
 
 
 def empty_job_dir(work_dir: Path, uid: int) -> Path:
@@ -115,6 +117,15 @@ class WarmPool:
         self.waiting: dict[int, tuple[tuple, WarmSandbox]] = {}
         self.plans: dict[int, WarmPlan] = {}
         self.started = 0  # warm sandboxes started (for tests and the benchmark)
+        self.failed_at: dict[int, float] = {}  # uid -> when starting its sandbox last failed (retried later)
+
+    def plan(self, plan: WarmPlan) -> bool:
+        """A first plan for ``plan.uid``'s slot (before its first job); False where it has one already."""
+        with self.lock:
+            if plan.uid in self.plans:
+                return False
+            self.plans[plan.uid] = plan
+        return True
 
     def take(self, plan: WarmPlan) -> WarmSandbox | None:
         """The waiting sandbox for ``plan`` (removed from the pool), or None; remembers ``plan`` for the next one."""
@@ -149,15 +160,23 @@ class WarmPool:
             return False
         if entry is not None:
             key, warm = entry
-            if key == plan.key() and warm.age() <= plan.max_seconds and warm.alive():
-                return True
+            if key == plan.key() and warm.age() <= plan.max_seconds:
+                if warm.alive():
+                    return True
+                # it ended by itself (a harness that cannot import its frameworks): not again every second
+                log.warning("uid %s: the warm sandbox ended before any job (exit %s)", uid, warm.process.poll())
+                self.failed_at[uid] = time.monotonic()
             self.discard(uid)
+        if time.monotonic() - self.failed_at.get(uid, -RETRY_SECONDS) < RETRY_SECONDS:
+            return False  # it failed a moment ago: an idle slot does not retry (and log) every second
         try:
             warm = plan.start()
         except Exception:  # the next job runs cold and reports what is wrong; a slot does not die of this
-            log.exception("uid %s: starting a warm sandbox failed", uid)
+            log.exception("uid %s: starting a warm sandbox failed; trying again in %d s", uid, RETRY_SECONDS)
+            self.failed_at[uid] = time.monotonic()
             return False
         with self.lock:
+            self.failed_at.pop(uid, None)
             self.waiting[uid] = (plan.key(), warm)
             self.started += 1
         return True
@@ -178,6 +197,7 @@ class WarmPool:
         self.discard(uid)
         with self.lock:
             self.plans.pop(uid, None)
+            self.failed_at.pop(uid, None)
 
 
 class SlotUids:

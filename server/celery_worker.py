@@ -120,6 +120,8 @@ def _consume(app: Flask, executor: LocalExecutor, index: int, gpu: int | None, s
             for each in uids.uids:
                 executor.prepare_slot(each)
         slot.last_check = time.monotonic()  # build_executor checked the sandbox
+        executor.plan_first_sandbox(slot, uid)
+        WARM_POOL.refresh(uid)  # warm slots: the first ticket's sandbox starts while the consumer waits
         executor._report(slot, "idle", force=True)  # noqa: SLF001 - the instructor sees the slot at once
         _runner = TicketRunner(executor, slot, uids)
         done = threading.Event()

@@ -62,7 +62,23 @@ def build_executor(
     )
     store, grade_job = job_store_for(app, remote)
     health = functools.partial(slot_sandbox_check, app) if app.config["SANDBOX"] != "none" else None
-    return executor_class(store, grade_job, settings, functools.partial(prepare_slot, app), health)
+    remote = bool(app.config.get("SERVER_URL")) if remote is None else remote
+    plan = None if remote else functools.partial(plan_first_warm_sandbox, app)  # a remote worker has no data yet
+    return executor_class(store, grade_job, settings, functools.partial(prepare_slot, app), health, plan)
+
+
+def plan_first_warm_sandbox(app: Flask, uid: int, gpu: int | None) -> None:
+    """Warm slots: a slot's first sandbox is planned as for the first exercise on the active data set (the
+    exercises differ mostly in their time limit, which a warm sandbox takes from its job)."""
+    from grader.data import dataset_paths
+    from grader.grading import plan_warm_slot
+    from server.catalog import catalog
+    from server.datasets import active_dataset_or_default
+
+    exercises = list(catalog(app).values())
+    if exercises:
+        dataset = dataset_paths(app.config["DATA_DIR"], active_dataset_or_default(app))
+        plan_warm_slot(exercises[0], dataset, grading_settings(app, warm=True), uid, gpu)
 
 
 def warm_slots_apply(app: Flask) -> bool:

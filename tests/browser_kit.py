@@ -23,12 +23,16 @@ SCREENSHOTS = Path(os.environ.get("WORKSHOP_SCREENSHOTS", "/tmp/workshop-screens
 
 
 def workshop_env(instance: Path, data_dir: Path, **extra: str) -> dict:
+    """A live instance's environment. Warm slots are off here: each served instance would import TensorFlow in a
+    sandbox at once, which a page test does not need (tests/browser/test_browser.py and the grading tests run
+    them); ``WORKSHOP_WARM_SLOTS="1"`` in ``extra`` turns them on."""
     return {
         **os.environ,
         "WORKSHOP_INSTANCE_PATH": str(instance),
         "WORKSHOP_DATA_DIR": str(data_dir),
         "WORKSHOP_EVENT_PASSWORD": EVENT_PASSWORD,
         "WORKSHOP_INSTRUCTOR_PASSWORD": INSTRUCTOR_PASSWORD,
+        "WORKSHOP_WARM_SLOTS": "0",
         **extra,
     }
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 import time
 
 import pytest
-from browser_kit import shot
+from browser_kit import shot, workshop_env
 from factories import EVENT_PASSWORD, INSTRUCTOR_PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.browser]
+
+
+@pytest.fixture
+def live_env(tmp_path, data_dir) -> dict:
+    """These tests run the server as shipped: warm slots on (browser_kit turns them off for the page tests)."""
+    return workshop_env(tmp_path, data_dir, WORKSHOP_WARM_SLOTS="1")
 
 
 def test_join_submit_and_see_the_score_in_a_browser(live_server, page):

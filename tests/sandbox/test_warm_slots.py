@@ -261,3 +261,65 @@ def test_a_busy_slot_warms_the_next_sandbox_under_its_other_uid_while_a_job_runs
         assert other in waiting and ran_as not in waiting, f"job as {ran_as}: the next sandbox waits as {other}"
     assert pool.waiting == {} and pool.plans == {}, "a stopped slot leaves no warm sandbox behind"
     assert processes_of_uid(uids[0]) == [] and processes_of_uid(uids[1]) == []
+
+
+@pytest.mark.slow  # a real worker slot imports TensorFlow in its first sandbox
+@pytest.mark.sandbox
+def test_a_new_idle_slot_warms_its_first_sandbox_before_any_job(app, data_dir, tmp_path, monkeypatch):
+    from grader.executor import ExecutorSettings, LocalExecutor
+    from grader.grading import plan_warm_slot
+
+    pool = WarmPool()
+    monkeypatch.setattr("grader.grading.POOL", pool)
+    monkeypatch.setattr("grader.executor.WARM_POOL", pool)
+    exercise = catalog(app)["cnn-from-scratch"]
+    settings = GradingSettings(sandbox="bwrap", work_dir=tmp_path, warm_slots=True)
+    dataset = dataset_paths(data_dir, "synthetic")
+
+    class NoJobs:
+        def claim_next_job(self, worker, lease_seconds):
+            return None
+
+        def report_slot(self, *args): ...
+
+    def plan(uid, gpu):
+        plan_warm_slot(exercise, dataset, settings, uid, gpu)
+
+    executor = LocalExecutor(
+        NoJobs(), None, ExecutorSettings(slots=1, idle_poll_seconds=0.1, warm_slots=True), plan_warm=plan
+    )
+    executor.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not pool.waiting and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(pool.waiting) == 1, "the idle slot started its first sandbox without a job"
+        (uid,) = pool.waiting
+        assert processes_of_uid(uid), "it waits as the slot's uid"
+    finally:
+        executor.stop(timeout=60)
+    assert pool.waiting == {} and processes_of_uid(uid) == []
+    missing = dataset_paths(tmp_path / "no-data-here", "synthetic")
+    assert plan_warm_slot(exercise, missing, settings, UID) is False  # no data set yet: nothing planned
+
+
+@pytest.mark.sandbox
+def test_a_sandbox_that_cannot_start_is_retried_after_a_pause_not_every_second(plan, tmp_path, monkeypatch):
+    _exercise, _settings, warm_plan = plan
+    pool = WarmPool()
+    broken = replace(warm_plan, data_dir=tmp_path / "gone")  # bwrap cannot bind it: the sandbox ends at once
+    pool.plans[UID] = broken
+    try:
+        pool.refresh(UID)
+        deadline = time.monotonic() + 30
+        while pool.waiting[UID][1].alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pool.refresh(UID) is False and UID in pool.failed_at  # ended by itself: noted, not restarted
+        started = pool.started
+        assert pool.refresh(UID) is False and pool.started == started, "no new start within RETRY_SECONDS"
+        pool.failed_at[UID] -= 3600
+        pool.plans[UID] = warm_plan
+        assert pool.refresh(UID) and UID not in pool.failed_at  # after the pause it tries again
+    finally:
+        pool.forget(UID)
+    assert processes_of_uid(UID) == []
