@@ -16,7 +16,7 @@ from typing import Protocol
 
 from grader.grading import GradeResult, Progress
 from grader.warm_pool import POOL as WARM_POOL
-from grader.warm_pool import SlotUids
+from grader.warm_pool import SlotUids, plan_first_sandbox
 
 log = logging.getLogger(__name__)
 
@@ -218,29 +218,20 @@ class LocalExecutor:
             slot.uid = uids.current
             for uid in uids.uids:
                 self._prepare(slot, uid)
-            self.plan_first_sandbox(slot, uids.current)
+            plan_first_sandbox(self.plan_warm if self.settings.warm_slots else None, uids.current, slot.gpu)
             self._report(slot, "idle", force=True)
             slot.last_check = time.monotonic()  # the executor checked the sandbox before it started
             while not self.stopping.is_set():
                 if self._paused(slot) or self._recheck(slot, uids.current):
                     continue
                 ran = self.run_one(worker, uids.current, slot.gpu, slot)
-                if ran:
-                    uids.advance()  # warm slots: the next job's sandbox has been warming under the other uid
-                    slot.uid = uids.current
+                if ran:  # warm slots: the next job's sandbox has been warming under the other uid
+                    slot.uid = uids.advance()
                 WARM_POOL.refresh(uids.current)  # warm slots: the next job's sandbox waits (if grade planned one)
                 if not ran:
                     self._report(slot, "idle")
                     self.wakeup.wait(self.settings.idle_poll_seconds)
                     self.wakeup.clear()
-
-    def plan_first_sandbox(self, slot: SlotState, uid: int) -> None:
-        """Warm slots: the idle slot starts its first sandbox before any job (the pool's refresh starts it)."""
-        if self.settings.warm_slots and self.plan_warm is not None:
-            try:
-                self.plan_warm(uid, slot.gpu)
-            except Exception:  # the first job then runs cold; a slot does not die of this
-                log.exception("slot %s: planning its first warm sandbox failed", slot.name)
 
     def _prepare(self, slot: SlotState, uid: int) -> None:
         if self.prepare_slot is not None:

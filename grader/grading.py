@@ -17,7 +17,6 @@ from grader.data import CLASS_NAMES, DatasetPaths, read_test_ids, read_test_labe
 from grader.exercises import Exercise
 from grader.sandbox import (
     BASE_UID,
-    BwrapSandbox,
     Limits,
     Sandbox,
     SandboxJob,
@@ -36,7 +35,7 @@ from grader.scoring import (
     score_predictions,
 )
 from grader.storable import optional_text, storable_json, storable_text
-from grader.warm_pool import POOL, WarmPlan, empty_job_dir
+from grader.warm_pool import POOL, empty_job_dir, warm_plan, warm_sandbox
 from grader.weights import exercise_weights
 
 ERROR_KINDS = (
@@ -63,8 +62,6 @@ MAX_LOG_CHARS = 100_000  # above the sandbox's own capture (16 KiB head + 64 KiB
 MAX_NOTE_CHARS = 300
 MAX_NOTES = 20
 MAX_HISTORY_RECORDS = 1000
-# a warm sandbox holds TensorFlow (about 300 MB) before its job: jobs allowed less memory run cold
-WARM_MIN_MEMORY_MB = 1024
 
 
 @dataclass(frozen=True)
@@ -260,7 +257,7 @@ def grade(
             backend.release(job)  # e.g. unmount the output folder, now that the host has read it
             shutil.rmtree(job_dir, ignore_errors=True)
 
-    warm = _warm_sandbox(settings, backend, limits, dataset, uid, gpu)
+    warm = warm_sandbox(POOL, settings, backend, limits, dataset.public, uid, gpu)
     result = (attempt(warm) if warm is not None else None) or attempt(None)  # a lost warm sandbox: cold
     return replace(result, seconds=round(time.monotonic() - started, 3)).storable()
 
@@ -286,38 +283,12 @@ def _run_in(
         return GradeResult(status="failed", error_kind="infrastructure", message=f"the sandbox refused: {error}")
 
 
-def _warm_sandbox(
-    settings: GradingSettings, backend: Sandbox, limits: Limits, dataset: DatasetPaths, uid: int, gpu: int | None
-) -> WarmSandbox | None:
-    """With warm slots (bwrap): the slot's waiting sandbox when it matches this job, else one started now."""
-    plan = _warm_plan(settings, backend, limits, dataset, uid, gpu)
-    if plan is None:
-        return None
-    warm = POOL.take(plan)
-    if warm is not None:
-        return warm
-    try:
-        return plan.start()  # no head start, but the same path as a slot's warm job
-    except SandboxUnavailable:  # the cold run that follows says why, as an infrastructure failure
-        return None
-
-
-def _warm_plan(
-    settings: GradingSettings, backend: Sandbox, limits: Limits, dataset: DatasetPaths, uid: int, gpu: int | None
-) -> WarmPlan | None:
-    """How a warm sandbox for such a job starts; None where jobs run cold (off, not bwrap, under 1 GB)."""
-    if not settings.warm_slots or not isinstance(backend, BwrapSandbox) or limits.memory_mb < WARM_MIN_MEMORY_MB:
-        return None
-    plan = WarmPlan(backend, settings.jobs_dir, limits, dataset.public, settings.weights_dir, uid, gpu)
-    return replace(plan, max_seconds=settings.warm_max_seconds)
-
-
 def plan_warm_slot(exercise: Exercise, dataset: DatasetPaths, settings: GradingSettings, uid: int, gpu=None) -> bool:
     """Before a slot's first job: plan its warm sandbox as for a job of ``exercise`` on ``dataset``, so that the
     idle slot starts it at once (its first job need not run cold). False where that job would run cold."""
     if not dataset.public.is_dir():
         return False
-    plan = _warm_plan(settings, settings.backend(), limits_for(exercise), dataset, uid, gpu)
+    plan = warm_plan(settings, settings.backend(), limits_for(exercise), dataset.public, uid, gpu)
     return plan is not None and POOL.plan(plan)
 
 

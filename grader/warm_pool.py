@@ -25,11 +25,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.sandbox.bwrap import BwrapSandbox
-from grader.sandbox.limits import Limits, SandboxJob
+from grader.sandbox.limits import Limits, SandboxJob, SandboxUnavailable
 from grader.sandbox.locks import SlotLock, pair_uids, partner_uid, unpair_uids
 from grader.sandbox.warm import WarmSandbox
 
 log = logging.getLogger(__name__)
+# a warm sandbox holds TensorFlow (about 600 MB) before its job: jobs allowed less memory run cold
+WARM_MIN_MEMORY_MB = 1024
 RETRY_SECONDS = 60  # after a warm sandbox failed to start, its slot runs cold this long before trying again
 
 
@@ -235,9 +237,10 @@ class SlotUids:
         """The uid the slot's next job runs as."""
         return self.uids[self.index]
 
-    def advance(self) -> None:
-        """The job ran: the next one runs as the other uid, whose sandbox has been warming meanwhile."""
+    def advance(self) -> int:
+        """The job ran: the next one runs as the other uid, whose sandbox has been warming meanwhile (returned)."""
         self.index = (self.index + 1) % len(self.uids)
+        return self.current
 
     def __exit__(self, *exc_info) -> None:
         pool = self.pool or POOL
@@ -247,6 +250,39 @@ class SlotUids:
             unpair_uids(self.uids[0])
         for lock in self.locks:
             lock.release()
+
+
+def warm_plan(settings, backend, limits: Limits, public: Path, uid: int, gpu: int | None) -> WarmPlan | None:
+    """How a warm sandbox for such a job starts (``settings``: GradingSettings); None where jobs run cold (warm
+    slots off, not bwrap, under WARM_MIN_MEMORY_MB)."""
+    if not settings.warm_slots or not isinstance(backend, BwrapSandbox) or limits.memory_mb < WARM_MIN_MEMORY_MB:
+        return None
+    plan = WarmPlan(backend, settings.jobs_dir, limits, public, settings.weights_dir, uid, gpu)
+    return replace(plan, max_seconds=settings.warm_max_seconds)
+
+
+def warm_sandbox(pool: WarmPool, settings, backend, limits: Limits, public: Path, uid: int, gpu: int | None):
+    """With warm slots (bwrap): the slot's waiting sandbox when it matches this job, else one started now."""
+    plan = warm_plan(settings, backend, limits, public, uid, gpu)
+    if plan is None:
+        return None
+    warm = pool.take(plan)
+    if warm is not None:
+        return warm
+    try:
+        return plan.start()  # no head start, but the same path as a slot's warm job
+    except SandboxUnavailable:  # the cold run that follows says why, as an infrastructure failure
+        return None
+
+
+def plan_first_sandbox(plan_warm, uid: int, gpu: int | None) -> None:
+    """Warm slots: a new idle slot plans its first sandbox (``plan_warm(uid, gpu)``), which the pool's refresh
+    then starts before any job; None: nothing to plan (warm slots off)."""
+    if plan_warm is not None:
+        try:
+            plan_warm(uid, gpu)
+        except Exception:  # the first job then runs cold; a slot does not die of this
+            log.exception("uid %s: planning its first warm sandbox failed", uid)
 
 
 POOL = WarmPool()  # this process's slots share it (each slot thread touches only its own uid)

@@ -31,7 +31,7 @@ from flask import Flask
 from grader.executor import SANDBOX_FAILS, LocalExecutor, SlotReport, SlotState
 from grader.sandbox import SandboxUnavailable
 from grader.warm_pool import POOL as WARM_POOL
-from grader.warm_pool import SlotUids
+from grader.warm_pool import SlotUids, plan_first_sandbox
 from server.celery_app import TICKET_TASK, make_celery
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,7 @@ class TicketRunner:
             os.kill(os.getpid(), signal.SIGTERM)  # Celery's warm shutdown: stop consuming after this ticket
             raise Reject("this worker's sandbox check failed; another worker takes the ticket", requeue=True)
         if self.executor.run_one(self.worker, self.uids.current, self.slot.gpu, self.slot):
-            self.uids.advance()  # warm slots: the next job's sandbox has been warming under the other uid
-            self.slot.uid = self.uids.current
+            self.slot.uid = self.uids.advance()  # warm slots: the next job's sandbox warmed under the other uid
         WARM_POOL.refresh(self.uids.current)  # warm slots: the next ticket's sandbox waits (if grade planned one)
         self.executor._report(self.slot, "idle", force=True)  # noqa: SLF001
 
@@ -120,7 +119,7 @@ def _consume(app: Flask, executor: LocalExecutor, index: int, gpu: int | None, s
             for each in uids.uids:
                 executor.prepare_slot(each)
         slot.last_check = time.monotonic()  # build_executor checked the sandbox
-        executor.plan_first_sandbox(slot, uid)
+        plan_first_sandbox(executor.plan_warm if executor.settings.warm_slots else None, uid, gpu)
         WARM_POOL.refresh(uid)  # warm slots: the first ticket's sandbox starts while the consumer waits
         executor._report(slot, "idle", force=True)  # noqa: SLF001 - the instructor sees the slot at once
         _runner = TicketRunner(executor, slot, uids)
