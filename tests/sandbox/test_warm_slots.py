@@ -42,6 +42,30 @@ os._exit(0)
 """
 
 
+class QueueStore:
+    """An in-memory job store for one slot: hands out ``queue``'s codes in order (subclasses record results)."""
+
+    def __init__(self, queue: list[str]):
+        self.queue, self.claimed = queue, 0
+
+    def claim_next_job(self, worker, lease_seconds):
+        from grader.executor import ClaimedJob
+
+        if not self.queue:
+            return None
+        self.claimed += 1
+        return ClaimedJob(self.claimed - 1, "t", self.queue.pop(0), "cnn-from-scratch", "synthetic")
+
+    def renew_lease(self, *args):
+        return True
+
+    def report_progress(self, *args): ...
+    def report_slot(self, *args): ...
+    def release_job(self, *args): ...
+    def fail_job(self, *args):
+        return True
+
+
 def facts(log: str) -> dict:
     lines = [line for line in log.splitlines() if line.startswith("FACTS ")]
     assert lines, log[-2000:]
@@ -165,7 +189,7 @@ def test_a_stale_or_outdated_warm_sandbox_is_replaced(plan, tmp_path):
 def test_an_idle_slot_warms_its_next_sandbox_and_the_next_job_uses_it(app, data_dir, tmp_path, monkeypatch):
     import threading
 
-    from grader.executor import ClaimedJob, ExecutorSettings, LocalExecutor
+    from grader.executor import ExecutorSettings, LocalExecutor
 
     pool = WarmPool()
     monkeypatch.setattr("grader.grading.POOL", pool)
@@ -175,11 +199,11 @@ def test_an_idle_slot_warms_its_next_sandbox_and_the_next_job_uses_it(app, data_
     dataset = dataset_paths(data_dir, "synthetic")
     queue, results, done = [REPORTER, REPORTER], [], threading.Event()
 
-    class Store:
+    class Store(QueueStore):
         def claim_next_job(self, worker, lease_seconds):
-            if not queue or (results and not pool.waiting):  # the second job waits until a sandbox waits
+            if results and not pool.waiting:  # the second job waits until a sandbox waits
                 return None
-            return ClaimedJob(len(results), "t", queue.pop(0), "cnn-from-scratch", "synthetic")
+            return super().claim_next_job(worker, lease_seconds)
 
         def record_result(self, job, result):
             results.append(result)
@@ -187,19 +211,10 @@ def test_an_idle_slot_warms_its_next_sandbox_and_the_next_job_uses_it(app, data_
                 done.set()
             return True
 
-        def renew_lease(self, *args):
-            return True
-
-        def report_progress(self, *args): ...
-        def report_slot(self, *args): ...
-        def release_job(self, *args): ...
-        def fail_job(self, *args):
-            return True
-
     def grade_job(job, uid, on_progress, gpu):
         return grade(job.code, exercise, dataset, settings, time_limit=20, uid=uid, on_progress=on_progress)
 
-    executor = LocalExecutor(Store(), grade_job, ExecutorSettings(slots=1, idle_poll_seconds=0.1))
+    executor = LocalExecutor(Store(queue), grade_job, ExecutorSettings(slots=1, idle_poll_seconds=0.1))
     executor.start()
     try:
         assert done.wait(240), results
@@ -215,7 +230,7 @@ def test_an_idle_slot_warms_its_next_sandbox_and_the_next_job_uses_it(app, data_
 def test_a_busy_slot_warms_the_next_sandbox_under_its_other_uid_while_a_job_runs(app, data_dir, tmp_path, monkeypatch):
     import threading
 
-    from grader.executor import ClaimedJob, ExecutorSettings, LocalExecutor
+    from grader.executor import ExecutorSettings, LocalExecutor
 
     pool = WarmPool()
     monkeypatch.setattr("grader.grading.POOL", pool)
@@ -225,10 +240,7 @@ def test_a_busy_slot_warms_the_next_sandbox_under_its_other_uid_while_a_job_runs
     dataset = dataset_paths(data_dir, "synthetic")
     queue, results, waiting_during, done = [REPORTER, REPORTER, REPORTER], [], [], threading.Event()
 
-    class Store:  # a backlog: the next job is there as soon as the slot asks
-        def claim_next_job(self, worker, lease_seconds):
-            return ClaimedJob(len(results), "t", queue.pop(0), "cnn-from-scratch", "synthetic") if queue else None
-
+    class Store(QueueStore):  # a backlog: the next job is there as soon as the slot asks
         def record_result(self, job, result):
             waiting_during.append(set(pool.waiting))  # which uids had a sandbox waiting when the job ended
             results.append(result)
@@ -236,19 +248,10 @@ def test_a_busy_slot_warms_the_next_sandbox_under_its_other_uid_while_a_job_runs
                 done.set()
             return True
 
-        def renew_lease(self, *args):
-            return True
-
-        def report_progress(self, *args): ...
-        def report_slot(self, *args): ...
-        def release_job(self, *args): ...
-        def fail_job(self, *args):
-            return True
-
     def grade_job(job, uid, on_progress, gpu):
         return grade(job.code, exercise, dataset, settings, time_limit=30, uid=uid, on_progress=on_progress)
 
-    executor = LocalExecutor(Store(), grade_job, ExecutorSettings(slots=1, idle_poll_seconds=0.1, warm_slots=True))
+    executor = LocalExecutor(Store(queue), grade_job, ExecutorSettings(slots=1, idle_poll_seconds=0.1, warm_slots=True))
     executor.start()
     try:
         assert done.wait(300), results
